@@ -1,0 +1,114 @@
+//! The one place where rendered SQL text runs.
+//!
+//! An analysis is a single query. It runs inside a transaction that is always rolled
+//! back, as the body of a temporary view: that gives the result's column names and
+//! types even when it has no rows, refuses anything but a query (views cannot hold
+//! `INSERT`/`DELETE`, not even in a `WITH`), and leaves nothing behind. Cells come back
+//! as PostgreSQL's own text, so CSV output is exact.
+
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel::sql_types::{Array, Nullable, Text};
+
+use crate::db::quote;
+use crate::error::Error;
+use crate::table::{Column, Table};
+
+const VIEW: &str = "runner_result";
+const VIEW_PREFIX: &str = "CREATE TEMPORARY VIEW runner_result AS\n";
+
+#[derive(QueryableByName)]
+struct ColumnRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    sql_type: String,
+}
+
+#[derive(QueryableByName)]
+struct CellsRow {
+    #[diesel(sql_type = Array<Nullable<Text>>)]
+    cells: Vec<Option<String>>,
+}
+
+/// Run `sql` (the query of analysis `name`) and return its result.
+///
+/// # Errors
+/// A failure naming the analysis, with the database's message and the part of the SQL
+/// it points at.
+pub fn query_table(conn: &mut PgConnection, name: &str, sql: &str) -> Result<Table, Error> {
+    let mut result = None;
+    let outcome = conn.transaction::<(), DieselError, _>(|conn| {
+        diesel::sql_query(format!("{VIEW_PREFIX}{sql}")).execute(conn)?;
+        let columns: Vec<ColumnRow> = diesel::sql_query(format!(
+            "SELECT attname::text AS name, format_type(atttypid, atttypmod) AS sql_type \
+             FROM pg_attribute WHERE attrelid = 'pg_temp.{VIEW}'::regclass \
+             AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        ))
+        .load(conn)?;
+        let cells = columns
+            .iter()
+            .map(|c| format!("{}::text", quote::ident(&c.name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows: Vec<CellsRow> = if columns.is_empty() {
+            Vec::new()
+        } else {
+            diesel::sql_query(format!("SELECT ARRAY[{cells}]::text[] AS cells FROM {VIEW}")).load(conn)?
+        };
+        result = Some(Table {
+            columns: columns.into_iter().map(|c| Column { name: c.name, sql_type: c.sql_type }).collect(),
+            rows: rows.into_iter().map(|r| r.cells).collect(),
+        });
+        // Always roll back: the view (and anything else) must not outlive the query.
+        Err(DieselError::RollbackTransaction)
+    });
+    match (outcome, result) {
+        (Err(DieselError::RollbackTransaction), Some(table)) => Ok(table),
+        (Err(e), _) => Err(sql_error(name, sql, &e)),
+        (Ok(()), _) => unreachable!("the transaction always rolls back"),
+    }
+}
+
+/// `analysis `x` failed: <message>` plus the SQL line the server points at.
+pub fn sql_error(name: &str, sql: &str, e: &DieselError) -> Error {
+    let mut message = format!("analysis `{name}` failed: {}", e.to_string().trim());
+    if let DieselError::DatabaseError(_, info) = e {
+        if let Some(detail) = info.details() {
+            message.push_str(&format!("\n  detail: {detail}"));
+        }
+        if let Some(hint) = info.hint() {
+            message.push_str(&format!("\n  hint: {hint}"));
+        }
+        if let Some(position) = info.statement_position() {
+            // The server counts characters from 1 in the statement it was sent.
+            let offset = usize::try_from(position - 1).unwrap_or(0).saturating_sub(VIEW_PREFIX.chars().count());
+            message.push_str(&excerpt(sql, offset));
+        }
+    }
+    Error::Message(message)
+}
+
+/// The line of `sql` holding character `offset`, with a caret under it.
+fn excerpt(sql: &str, offset: usize) -> String {
+    let byte = sql.char_indices().nth(offset).map_or(sql.len(), |(i, _)| i);
+    let line_start = sql[..byte].rfind('\n').map_or(0, |i| i + 1);
+    let line_no = sql[..byte].matches('\n').count() + 1;
+    let line = sql[line_start..].lines().next().unwrap_or("");
+    let column = sql[line_start..byte].chars().count();
+    format!(
+        "\n  --> rendered SQL line {line_no}\n   | {line}\n   | {}^",
+        " ".repeat(column)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_points_at_the_character() {
+        let sql = "SELECT 1\nFROM nope\nWHERE x";
+        assert_eq!(excerpt(sql, 14), "\n  --> rendered SQL line 2\n   | FROM nope\n   |      ^");
+    }
+}

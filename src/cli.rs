@@ -1,0 +1,102 @@
+//! Command-line types (clap derive only; the work happens in `cmd/`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "runner", version, about = "Declarative job runner for market time series on PostgreSQL + TimescaleDB")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate, ingest, run the analyses and write the reports of a job.
+    Run(RunArgs),
+    /// Validate job files, their templates and source paths without touching data.
+    Check(CheckArgs),
+    /// Print the SQL a job would run.
+    Render(RenderArgs),
+    /// Create the database if missing and apply pending migrations.
+    Migrate(DbArgs),
+    /// Write synthetic market data in the Kaggle "Stock Market Dataset" layout.
+    Generate(GenerateArgs),
+    /// Show the server, the TimescaleDB status and what runner will use.
+    Doctor(DbArgs),
+}
+
+/// A job file plus `--var` overrides: what every job-reading command takes.
+#[derive(Debug, Args, Clone)]
+pub struct JobArgs {
+    /// The job file (TOML).
+    pub job: PathBuf,
+    /// Override a job variable: `--var symbol=MSFT`, `--var as_of=2020-03-31`,
+    /// `--var symbols=[AAPL,MSFT]`. Values are typed like the job's own.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Skip the ingest step (analyse what is already loaded).
+    #[arg(long)]
+    pub skip_ingest: bool,
+    /// Run only these analyses (and what they depend on).
+    #[arg(long, value_name = "NAME")]
+    pub select: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Job files to validate.
+    #[arg(required = true)]
+    pub jobs: Vec<PathBuf>,
+    /// Variable overrides applied to every file.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Render only these analyses.
+    #[arg(long, value_name = "NAME")]
+    pub select: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// A job file whose `database_url` to use.
+    pub job: Option<PathBuf>,
+    /// The database URL (default: `$DATABASE_URL`, else the job's, else
+    /// postgres://postgres@localhost:5432/stocks).
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Output folder (gets `stocks/`, `etfs/` and `symbols_valid_meta.csv`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of symbols (about three quarters stocks, one quarter ETFs).
+    #[arg(long, default_value_t = 20)]
+    pub symbols: usize,
+    /// Years of history ending at `--end`.
+    #[arg(long, default_value_t = 5)]
+    pub years: u32,
+    /// Random seed: the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Last trading day (the Kaggle data ends on 2020-04-01).
+    #[arg(long, default_value = "2020-04-01")]
+    pub end: chrono::NaiveDate,
+    /// Write only clean rows (no deliberately malformed ones).
+    #[arg(long)]
+    pub clean: bool,
+}

@@ -1,0 +1,33 @@
+//! `runner migrate`: create the database if needed and apply pending migrations.
+
+use crate::cli::DbArgs;
+use crate::db;
+use crate::error::Result;
+
+pub fn migrate(args: &DbArgs) -> Result<()> {
+    let url = database_url(args)?;
+    let pool = db::pool::connect(&url, 1)?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| crate::error::Error::Message(format!("no database connection: {e}")))?;
+    let caps = db::capabilities::detect(&mut conn, true)?;
+    let applied = db::migrate::run_pending(&mut conn)?;
+    db::storage::apply(&mut conn, &caps)?;
+    if applied.is_empty() {
+        println!("{}: schema up to date", db::url::redact(&url));
+    } else {
+        println!("{}: applied {}", db::url::redact(&url), applied.join(", "));
+    }
+    Ok(())
+}
+
+/// `--database-url`, else the job's, else `DATABASE_URL`, else the default.
+pub fn database_url(args: &DbArgs) -> Result<String> {
+    if let Some(url) = &args.database_url {
+        return Ok(url.clone());
+    }
+    if let Some(job) = &args.job {
+        return Ok(crate::job::load(job, &[])?.database_url);
+    }
+    Ok(std::env::var("DATABASE_URL").unwrap_or_else(|_| crate::job::DEFAULT_DATABASE_URL.to_owned()))
+}

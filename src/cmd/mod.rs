@@ -1,0 +1,28 @@
+//! One file per subcommand: short glue between the CLI and the stages.
+
+pub mod check;
+pub mod doctor;
+pub mod generate;
+pub mod migrate;
+pub mod render;
+pub mod run;
+
+use crate::db::{self, Capabilities, Pool};
+use crate::error::Result;
+
+/// Connect, apply pending migrations, detect capabilities (creating TimescaleDB when
+/// the server offers it) and lay out storage: what every database command starts with.
+pub fn prepare_database(database_url: &str, pool_size: u32) -> Result<(Pool, Capabilities)> {
+    let pool = db::pool::connect(database_url, pool_size)?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| crate::error::Error::Message(format!("no database connection: {e}")))?;
+    let caps = db::capabilities::detect(&mut conn, true)?;
+    let applied = db::migrate::run_pending(&mut conn)?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied migrations");
+    }
+    db::storage::apply(&mut conn, &caps)?;
+    tracing::info!(database = %db::url::redact(database_url), backend = %caps.describe(), "database ready");
+    Ok((pool, caps))
+}

@@ -1,0 +1,31 @@
+//! Schema migrations, embedded in the binary so a fresh machine needs no diesel CLI.
+
+use diesel::pg::Pg;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::{Error, Result};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Apply pending migrations; returns the versions applied (empty when up to date).
+///
+/// # Errors
+/// When a migration fails; it is rolled back, as each runs in its own transaction.
+pub fn run_pending(conn: &mut impl MigrationHarness<Pg>) -> Result<Vec<String>> {
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| Error::Message(format!("migration failed: {e}")))?;
+    Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+/// Versions already applied, oldest first.
+pub fn applied(conn: &mut impl MigrationHarness<Pg>) -> Result<Vec<String>> {
+    let mut versions: Vec<String> = conn
+        .applied_migrations()
+        .map_err(|e| Error::Message(format!("cannot read applied migrations: {e}")))?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    versions.sort();
+    Ok(versions)
+}

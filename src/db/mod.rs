@@ -1,0 +1,25 @@
+//! Everything that talks to PostgreSQL outside the analyses: the connection pool,
+//! migrations, what the server can do ([`Capabilities`]), storage layout (hypertables)
+//! and the run lock.
+
+pub mod capabilities;
+pub mod lock;
+pub mod migrate;
+pub mod pool;
+pub mod quote;
+#[rustfmt::skip]
+pub mod schema;
+pub mod storage;
+pub mod url;
+
+pub use capabilities::{Capabilities, Timescale};
+pub use pool::{Pool, PooledConn};
+
+/// Attach a database error to what was being done.
+pub fn db_error(context: impl Into<String>) -> impl FnOnce(diesel::result::Error) -> crate::error::Error {
+    let context = context.into();
+    move |source| crate::error::Error::Runtime {
+        context,
+        source: Box::new(source),
+    }
+}

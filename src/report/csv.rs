@@ -1,0 +1,94 @@
+//! CSV export of a result table: the lossless, machine-readable output of an analysis.
+//!
+//! Cells are written exactly as PostgreSQL printed them (no number formatting), quoted per
+//! RFC 4180 where needed, one `\n`-terminated line per row. The header line is written even
+//! for an empty result so that consumers always see the schema. NULL is an empty field, so
+//! NULL and the empty string are indistinguishable in the file.
+
+use std::io::Write;
+
+use csv::{Terminator, WriterBuilder};
+
+use super::ReportError;
+use crate::table::Table;
+
+/// Writes `table` as CSV with a header row to `writer`.
+///
+/// Fails if writing fails or a row's cell count differs from the column count.
+pub fn write_csv(table: &Table, writer: impl Write) -> Result<(), ReportError> {
+    let mut csv_writer = WriterBuilder::new()
+        .terminator(Terminator::Any(b'\n'))
+        .from_writer(writer);
+    csv_writer.write_record(table.column_names())?;
+    for row in &table.rows {
+        csv_writer.write_record(row.iter().map(|cell| cell.as_deref().unwrap_or("")))?;
+    }
+    csv_writer.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Column;
+
+    fn csv_text(table: &Table) -> String {
+        let mut bytes = Vec::new();
+        write_csv(table, &mut bytes).expect("writing to a Vec succeeds");
+        String::from_utf8(bytes).expect("CSV output is UTF-8")
+    }
+
+    fn table(columns: &[&str], rows: Vec<Vec<Option<&str>>>) -> Table {
+        Table {
+            columns: columns
+                .iter()
+                .map(|name| Column::new(*name, "text"))
+                .collect(),
+            rows: rows
+                .into_iter()
+                .map(|row| {
+                    row.into_iter()
+                        .map(|cell| cell.map(str::to_owned))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn header_is_written_for_an_empty_result() {
+        let empty = table(&["date", "symbol", "close"], vec![]);
+        assert_eq!(csv_text(&empty), "date,symbol,close\n");
+    }
+
+    #[test]
+    fn commas_quotes_and_newlines_are_quoted() {
+        let tricky = table(
+            &["name", "note"],
+            vec![
+                vec![Some("Acme, Inc."), Some("said \"hi\"")],
+                vec![Some("two\nlines"), Some("plain")],
+            ],
+        );
+        assert_eq!(
+            csv_text(&tricky),
+            "name,note\n\"Acme, Inc.\",\"said \"\"hi\"\"\"\n\"two\nlines\",plain\n"
+        );
+    }
+
+    #[test]
+    fn nulls_are_empty_fields_and_values_are_exact() {
+        let values = table(
+            &["a", "b", "c"],
+            vec![vec![None, Some("0.000123456789012345678"), None]],
+        );
+        assert_eq!(csv_text(&values), "a,b,c\n,0.000123456789012345678,\n");
+    }
+
+    #[test]
+    fn ragged_rows_are_an_error() {
+        let ragged = table(&["a", "b"], vec![vec![Some("1")]]);
+        let error = write_csv(&ragged, Vec::new()).expect_err("row is too short");
+        assert!(matches!(error, ReportError::Csv(_)), "{error:?}");
+    }
+}

@@ -1,0 +1,470 @@
+//! The HTML report: one self-contained file (inline CSS, inline SVG charts, no scripts, no
+//! external fonts or images) that opens offline and can be mailed or archived as is.
+//!
+//! The markup is kept well-formed XML apart from the doctype (void elements self-closed,
+//! only XML's predefined entities plus `&#39;`), so it can be checked and post-processed
+//! with XML tools. Tables show the same preview as the Markdown report.
+
+use super::chart::render_chart_svg;
+use super::format::{
+    more_rows_phrase, row_count_sentence, rows_phrase, DisplayCell, TablePreview, NULL_TEXT,
+};
+use super::{
+    csv_file_name, header_facts, report_title, section_anchors, AnalysisReport, ReportError,
+    ReportMeta, CONTENTS_HEADING,
+};
+
+/// The whole style sheet; system fonts only, so nothing is fetched.
+const STYLE: &str = r#"
+:root { color-scheme: light; }
+body { margin: 0 auto; max-width: 1100px; padding: 1.5rem; color: #1f2328; background: #fff;
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+h1 { margin: 0 0 .75rem; font-size: 1.75rem; }
+h2 { margin: 0 0 .5rem; font-size: 1.35rem; }
+a { color: #0969da; }
+.facts { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: 0 0 1rem; }
+.facts dt { font-weight: 600; }
+.facts dd { margin: 0; overflow-wrap: anywhere; }
+.notes { margin: 0 0 1rem; padding-left: 1.25rem; }
+nav.contents { border: 1px solid #d0d7de; border-radius: 6px; padding: .75rem 1rem; margin: 1rem 0 2rem; }
+nav.contents ol { margin: 0; padding-left: 1.5rem; }
+.muted, .row-count, .more-rows, .no-rows, footer { color: #59636e; }
+section.analysis { border-top: 1px solid #d0d7de; padding-top: 1rem; margin-top: 2rem; }
+.description { white-space: pre-line; }
+figure.chart { margin: 1rem 0; }
+figure.chart svg { display: block; max-width: 100%; height: auto; border: 1px solid #eaeef2; border-radius: 4px; }
+figcaption { font-weight: 600; margin-top: .35rem; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; font-size: .875rem; margin: .5rem 0; }
+th, td { border: 1px solid #d0d7de; padding: .25rem .6rem; text-align: left; vertical-align: top; white-space: pre-wrap; }
+th { background: #f6f8fa; }
+tbody tr:nth-child(even) { background: #fafbfc; }
+.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.null { color: #8c959f; font-style: italic; }
+details.sql { margin: .75rem 0; }
+details.sql summary { cursor: pointer; color: #59636e; }
+pre { background: #f6f8fa; border-radius: 6px; padding: .75rem 1rem; overflow-x: auto; font-size: .85rem; }
+footer { border-top: 1px solid #d0d7de; margin-top: 3rem; padding-top: .5rem; font-size: .85rem; }
+"#;
+
+/// Renders the whole report. Tables show at most `max_rows` rows each, with a link to the
+/// analysis's CSV file (named by [`csv_file_name`](super::csv_file_name), expected next
+/// to the HTML file) for the rest.
+///
+/// Fails if a chart cannot be drawn (see [`render_chart_svg`]); the error names the
+/// analysis and chart.
+pub fn render_html(
+    meta: &ReportMeta,
+    analyses: &[AnalysisReport],
+    max_rows: usize,
+) -> Result<String, ReportError> {
+    let anchors = section_anchors(meta, analyses);
+    let mut page = String::new();
+    page.push_str(&head(meta));
+    page.push_str("<body>\n");
+    page.push_str(&header(meta));
+    page.push_str(&contents(analyses, &anchors));
+    page.push_str("<main>\n");
+    for (analysis, anchor) in analyses.iter().zip(&anchors) {
+        let section = analysis_section(analysis, anchor, max_rows)
+            .map_err(|error| error.in_analysis(analysis.name))?;
+        page.push_str(&section);
+    }
+    page.push_str("</main>\n");
+    page.push_str(&footer(meta));
+    page.push_str("</body>\n</html>\n");
+    Ok(page)
+}
+
+/// Escapes text for element content and double- or single-quoted attribute values.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+fn head(meta: &ReportMeta) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n\
+         <meta name=\"generator\" content=\"runner {version}\" />\n\
+         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n",
+        version = escape(&meta.runner_version),
+        title = escape(&report_title(meta)),
+    )
+}
+
+fn header(meta: &ReportMeta) -> String {
+    let facts: String = header_facts(meta)
+        .iter()
+        .map(|(label, value)| format!("<dt>{}</dt><dd>{}</dd>\n", escape(label), escape(value)))
+        .collect();
+    let notes = if meta.notes.is_empty() {
+        String::new()
+    } else {
+        let items: String = meta
+            .notes
+            .iter()
+            .map(|note| format!("<li>{}</li>\n", escape(note)))
+            .collect();
+        format!("<ul class=\"notes\">\n{items}</ul>\n")
+    };
+    format!(
+        "<header>\n<h1>{}</h1>\n<dl class=\"facts\">\n{facts}</dl>\n{notes}</header>\n",
+        escape(&report_title(meta))
+    )
+}
+
+fn contents(analyses: &[AnalysisReport], anchors: &[String]) -> String {
+    let items: String = analyses
+        .iter()
+        .zip(anchors)
+        .map(|(analysis, anchor)| {
+            format!(
+                "<li><a href=\"#{}\">{}</a> <span class=\"muted\">— {}</span></li>\n",
+                escape(anchor),
+                escape(analysis.name),
+                rows_phrase(analysis.table.rows.len())
+            )
+        })
+        .collect();
+    let list = if items.is_empty() {
+        "<p class=\"muted\">(no analyses)</p>\n".to_owned()
+    } else {
+        format!("<ol>\n{items}</ol>\n")
+    };
+    format!("<nav class=\"contents\">\n<h2>{CONTENTS_HEADING}</h2>\n{list}</nav>\n")
+}
+
+fn analysis_section(
+    analysis: &AnalysisReport,
+    anchor: &str,
+    max_rows: usize,
+) -> Result<String, ReportError> {
+    let mut section = format!(
+        "<section class=\"analysis\" id=\"{}\">\n<h2>{}</h2>\n",
+        escape(anchor),
+        escape(analysis.name)
+    );
+    if let Some(description) = analysis.description.filter(|d| !d.trim().is_empty()) {
+        section.push_str(&format!(
+            "<p class=\"description\">{}</p>\n",
+            escape(description.trim())
+        ));
+    }
+    for spec in analysis.charts {
+        let svg = render_chart_svg(spec, analysis.table)?;
+        section.push_str(&format!(
+            "<figure class=\"chart\">\n{svg}<figcaption>{}</figcaption>\n</figure>\n",
+            escape(&spec.display_title())
+        ));
+    }
+    let preview = TablePreview::new(analysis.table, max_rows);
+    section.push_str(&format!(
+        "<p class=\"row-count\">{}</p>\n",
+        row_count_sentence(analysis.table.rows.len(), preview.rows.len())
+    ));
+    section.push_str(&table(&preview));
+    if preview.hidden_rows > 0 {
+        let csv = escape(&csv_file_name(analysis.name));
+        section.push_str(&format!(
+            "<p class=\"more-rows\">… {} in <a href=\"{csv}\">{csv}</a></p>\n",
+            more_rows_phrase(preview.hidden_rows)
+        ));
+    }
+    section.push_str(&format!(
+        "<details class=\"sql\">\n<summary>SQL</summary>\n<pre><code>{}</code></pre>\n</details>\n",
+        escape(analysis.sql.trim_end())
+    ));
+    section.push_str("</section>\n");
+    Ok(section)
+}
+
+fn table(preview: &TablePreview) -> String {
+    if preview.headers.is_empty() {
+        return "<p class=\"no-rows\">(no columns)</p>\n".to_owned();
+    }
+    let header_cells: String = preview
+        .headers
+        .iter()
+        .zip(&preview.numeric)
+        .map(|(name, numeric)| format!("<th{}>{}</th>", numeric_class(*numeric), escape(name)))
+        .collect();
+    let mut html =
+        format!("<div class=\"table-wrap\">\n<table>\n<thead><tr>{header_cells}</tr></thead>\n");
+    if !preview.rows.is_empty() {
+        html.push_str("<tbody>\n");
+        for row in &preview.rows {
+            html.push_str(&table_row(row, &preview.numeric));
+        }
+        html.push_str("</tbody>\n");
+    }
+    html.push_str("</table>\n</div>\n");
+    if preview.rows.is_empty() && preview.hidden_rows == 0 {
+        html.push_str("<p class=\"no-rows\">(no rows)</p>\n");
+    }
+    html
+}
+
+fn table_row(row: &[DisplayCell], numeric: &[bool]) -> String {
+    let cells: String = row
+        .iter()
+        .zip(numeric)
+        .map(|(cell, numeric)| match cell {
+            DisplayCell::Null => format!(
+                "<td class=\"{}null\">{NULL_TEXT}</td>",
+                if *numeric { "num " } else { "" }
+            ),
+            DisplayCell::Text(text) => {
+                format!("<td{}>{}</td>", numeric_class(*numeric), escape(text))
+            }
+        })
+        .collect();
+    format!("<tr>{cells}</tr>\n")
+}
+
+fn numeric_class(numeric: bool) -> &'static str {
+    if numeric {
+        " class=\"num\""
+    } else {
+        ""
+    }
+}
+
+fn footer(meta: &ReportMeta) -> String {
+    format!(
+        "<footer>Generated by runner {} at {}.</footer>\n",
+        escape(&meta.runner_version),
+        meta.generated_at.format("%Y-%m-%d %H:%M:%S UTC")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ChartKind, ChartSpec};
+    use crate::table::{Column, Table};
+    use chrono::{TimeZone, Utc};
+
+    fn meta() -> ReportMeta {
+        ReportMeta {
+            job: "daily <prices>".into(),
+            as_of: None,
+            generated_at: Utc.with_ymd_and_hms(2024, 7, 1, 6, 0, 0).unwrap(),
+            runner_version: "0.1.0".into(),
+            database: "postgres://analyst@localhost/market".into(),
+            backend: "PostgreSQL 15.20 (no TimescaleDB)".into(),
+            data_rows: None,
+            symbols: Some(3),
+            notes: vec!["Synthetic data & \"quotes\".".into()],
+        }
+    }
+
+    fn prices() -> Table {
+        let row = |date: &str, symbol: &str, close: &str| {
+            vec![
+                Some(date.to_owned()),
+                Some(symbol.to_owned()),
+                Some(close.to_owned()),
+            ]
+        };
+        Table {
+            columns: vec![
+                Column::new("date", "date"),
+                Column::new("symbol", "text"),
+                Column::new("close", "numeric"),
+            ],
+            rows: vec![
+                row("2024-01-02", "AAPL", "185.64"),
+                row("2024-01-03", "AAPL", "184.25"),
+                row("2024-01-02", "<script>alert(1)</script>", "1234.5"),
+            ],
+        }
+    }
+
+    fn chart(kind: ChartKind, x: &str, y: &str) -> ChartSpec {
+        ChartSpec {
+            kind,
+            title: Some(format!("{y} <by> {x}")),
+            x: x.into(),
+            y: vec![y.into()],
+            series: None,
+            open: None,
+            high: None,
+            low: None,
+            close: None,
+        }
+    }
+
+    fn render(table: &Table, charts: &[ChartSpec], max_rows: usize) -> String {
+        let analyses = [AnalysisReport {
+            name: "prices",
+            description: Some("Close <b>prices</b>."),
+            sql: "SELECT * FROM prices WHERE close < 10 AND symbol <> 'X'",
+            table,
+            charts,
+        }];
+        render_html(&meta(), &analyses, max_rows).expect("renders")
+    }
+
+    #[test]
+    fn one_svg_per_declared_chart() {
+        let charts = [
+            chart(ChartKind::Line, "date", "close"),
+            chart(ChartKind::Bar, "symbol", "close"),
+        ];
+        let html = render(&prices(), &charts, 10);
+        assert_eq!(html.matches("<svg").count(), 2);
+        assert_eq!(html.matches("<figure class=\"chart\">").count(), 2);
+        assert!(html.contains("<figcaption>close &lt;by&gt; date</figcaption>"));
+        assert_eq!(render(&prices(), &[], 10).matches("<svg").count(), 0);
+    }
+
+    #[test]
+    fn page_is_self_contained() {
+        let html = render(&prices(), &[chart(ChartKind::Line, "date", "close")], 10);
+        let without_svg_namespace = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+        for reference in ["http://", "https://", "<script", "<link", "@import", "url("] {
+            assert!(
+                !without_svg_namespace.contains(reference),
+                "found {reference}"
+            );
+        }
+        assert!(html.contains("<style>"));
+    }
+
+    #[test]
+    fn cells_and_texts_are_escaped() {
+        let html = render(&prices(), &[], 10);
+        assert!(html.contains("<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"));
+        assert!(html.contains("<title>Report: daily &lt;prices&gt;</title>"));
+        assert!(html.contains("<li>Synthetic data &amp; &quot;quotes&quot;.</li>"));
+        assert!(html.contains("Close &lt;b&gt;prices&lt;/b&gt;."));
+        assert!(html.contains("WHERE close &lt; 10 AND symbol &lt;&gt; &#39;X&#39;</code>"));
+    }
+
+    #[test]
+    fn tables_align_numbers_and_truncate_like_markdown() {
+        let html = render(&prices(), &[], 2);
+        assert!(html.contains("<th class=\"num\">close</th>"));
+        assert!(html.contains("<td class=\"num\">185.64</td>"));
+        assert!(!html.contains("1,234.50"));
+        assert!(html.contains("Showing 2 of 3 rows."));
+        assert!(html.contains("… 1 more row in <a href=\"prices.csv\">prices.csv</a>"));
+        assert!(html.contains("<li><a href=\"#prices\">prices</a>"));
+        assert!(html.contains("<section class=\"analysis\" id=\"prices\">"));
+    }
+
+    #[test]
+    fn nulls_and_empty_results() {
+        let mut table = prices();
+        table.rows[0][2] = None;
+        assert!(render(&table, &[], 10).contains("<td class=\"num null\">NULL</td>"));
+        table.rows.clear();
+        let html = render(&table, &[chart(ChartKind::Line, "date", "close")], 10);
+        assert!(html.contains("<p class=\"no-rows\">(no rows)</p>"));
+        assert!(html.contains("no data"));
+        assert!(!html.contains("<tbody>"));
+    }
+
+    #[test]
+    fn chart_errors_name_the_analysis() {
+        let analyses = [AnalysisReport {
+            name: "prices",
+            description: None,
+            sql: "SELECT 1",
+            table: &prices(),
+            charts: &[chart(ChartKind::Line, "date", "volume")],
+        }];
+        let error = render_html(&meta(), &analyses, 10).expect_err("no volume column");
+        assert!(
+            error
+                .to_string()
+                .starts_with("analysis \"prices\": chart \"volume <by> date\": column \"volume\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn markup_is_well_formed() {
+        let charts = [
+            chart(ChartKind::Line, "date", "close"),
+            chart(ChartKind::Bar, "symbol", "close"),
+        ];
+        let html = render(&prices(), &charts, 2);
+        assert_eq!(check_well_formed(&html), Ok(()));
+        assert!(check_well_formed("<p><b></p></b>").is_err());
+        assert!(check_well_formed("<p>a & b</p>").is_err());
+        assert!(check_well_formed("<br>").is_err());
+    }
+
+    /// A small XML well-formedness check: balanced, properly nested tags (the doctype
+    /// aside), quoted attributes, and only known entities.
+    fn check_well_formed(document: &str) -> Result<(), String> {
+        let mut open_tags: Vec<&str> = Vec::new();
+        let mut rest = document.trim_start();
+        if let Some(after_doctype) = rest.strip_prefix("<!DOCTYPE html>") {
+            rest = after_doctype;
+        }
+        while let Some(start) = rest.find(['<', '&']) {
+            check_text(&rest[..start])?;
+            rest = &rest[start..];
+            if rest.starts_with('&') {
+                let entity_end = rest.find(';').ok_or("unterminated entity")?;
+                let entity = &rest[..=entity_end];
+                if !["&amp;", "&lt;", "&gt;", "&quot;", "&#39;", "&apos;"].contains(&entity) {
+                    return Err(format!("unknown entity {entity}"));
+                }
+                rest = &rest[entity.len()..];
+                continue;
+            }
+            let end = tag_end(rest).ok_or("unterminated tag")?;
+            let tag = &rest[1..end];
+            rest = &rest[end + 1..];
+            if let Some(name) = tag.strip_prefix('/') {
+                match open_tags.pop() {
+                    Some(open) if open == name.trim() => {}
+                    open => return Err(format!("</{name}> closes {open:?}")),
+                }
+            } else if !tag.ends_with('/') {
+                let name = tag.split_whitespace().next().unwrap_or_default();
+                open_tags.push(name);
+            }
+        }
+        check_text(rest)?;
+        match open_tags.as_slice() {
+            [] => Ok(()),
+            unclosed => Err(format!("unclosed {unclosed:?}")),
+        }
+    }
+
+    fn check_text(text: &str) -> Result<(), String> {
+        match text.contains('>') {
+            true => Err(format!("unescaped '>' in {text:?}")),
+            false => Ok(()),
+        }
+    }
+
+    /// Index of the `>` closing the tag at the start of `text`, skipping quoted values.
+    fn tag_end(text: &str) -> Option<usize> {
+        let mut quote = None;
+        for (index, c) in text.char_indices() {
+            match (quote, c) {
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(open), c) if c == open => quote = None,
+                (None, '>') => return Some(index),
+                _ => {}
+            }
+        }
+        None
+    }
+}
