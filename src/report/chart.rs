@@ -6,12 +6,15 @@
 //! [`render_chart_svg`] turns a declaration and a result into a standalone SVG document
 //! that the HTML report inlines.
 //!
-//! The work is split in two steps: [`data`] reads the result's text cells into points,
-//! series and candles (and is where bad cells are reported), and [`draw`] lays those out
-//! with `plotters`. Plotters is built without its TTF support, so text is emitted as SVG
-//! `<text>` for the browser to typeset and text extents are estimated; this keeps the build
-//! free of system font libraries and the output byte-for-byte deterministic.
+//! The work is split in steps: [`data`] reads the result's text cells into points,
+//! series and candles (and is where bad cells are reported), [`axis`] picks ticks and
+//! their labels, and [`draw`] lays everything out with `plotters`.
+//!
+//! Plotters is built without its TTF support, so text is emitted as SVG `<text>` for the
+//! browser to typeset and text extents are only estimated; this keeps the build free of
+//! system font libraries and the output byte-for-byte deterministic.
 
+mod axis;
 mod data;
 mod draw;
 
@@ -32,6 +35,9 @@ pub const CHART_HEIGHT: u32 = 360;
 const MAX_SERIES: usize = 12;
 /// The most categories a bar chart draws; the rest are left out and the chart says so.
 const MAX_BAR_CATEGORIES: usize = 40;
+
+/// Date axes count in days since 1970-01-01; times of day are fractions of a day.
+const SECONDS_PER_DAY: f64 = 86_400.0;
 
 /// Candlestick column names used when the declaration does not name them.
 const DEFAULT_OHLC: [&str; 4] = ["open", "high", "low", "close"];
@@ -204,23 +210,15 @@ pub fn render_chart_svg(spec: &ChartSpec, table: &Table) -> Result<String, Repor
     if table.rows.is_empty() {
         return draw::no_data().map_err(|failure| failure.for_chart(&chart));
     }
-    let invalid = |reason| ReportError::InvalidChart {
-        chart: chart.clone(),
-        reason,
-    };
-    spec.check_shape().map_err(invalid)?;
-    let columns = spec.locate_columns(&table.columns).map_err(invalid)?;
-    let unreadable = |cell: data::UnreadableCell| cell.for_chart(&chart);
-    let titles = draw::AxisTitles::new(spec);
-    let svg = match spec.kind {
-        ChartKind::Line => draw::lines(&data::lines(table, &columns).map_err(unreadable)?, &titles),
-        ChartKind::Bar => draw::bars(&data::bars(table, &columns).map_err(unreadable)?, &titles),
-        ChartKind::Candlestick => draw::candles(
-            &data::candles(table, &columns).map_err(unreadable)?,
-            &titles,
-        ),
-    };
-    svg.map_err(|failure| failure.for_chart(&chart))
+    let columns = spec
+        .check_shape()
+        .and_then(|()| spec.locate_columns(&table.columns))
+        .map_err(|reason| ReportError::InvalidChart {
+            chart: chart.clone(),
+            reason,
+        })?;
+    let plot = data::read(spec.kind, table, &columns).map_err(|cell| cell.for_chart(&chart))?;
+    draw::plot(&plot, &draw::AxisTitles::new(spec)).map_err(|failure| failure.for_chart(&chart))
 }
 
 #[cfg(test)]

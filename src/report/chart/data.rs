@@ -11,11 +11,9 @@ use std::collections::HashMap;
 
 use chrono::{NaiveDate, NaiveTime};
 
-use super::{ColumnIndices, MAX_BAR_CATEGORIES, MAX_SERIES};
+use super::{ChartKind, ColumnIndices, MAX_BAR_CATEGORIES, MAX_SERIES, SECONDS_PER_DAY};
 use crate::report::ReportError;
 use crate::table::Table;
-
-const SECONDS_PER_DAY: f64 = 86_400.0;
 
 /// How a series or category is labelled when its series column is NULL.
 const NULL_LABEL: &str = "NULL";
@@ -104,6 +102,27 @@ pub(super) struct CandlePlot {
     pub overlays: Vec<Line>,
 }
 
+/// What a chart plots, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Plot {
+    Lines(LinePlot),
+    Bars(BarPlot),
+    Candles(CandlePlot),
+}
+
+/// Reads what a chart of `kind` plots from the located `columns` of `table`.
+pub(super) fn read(
+    kind: ChartKind,
+    table: &Table,
+    columns: &ColumnIndices,
+) -> Result<Plot, UnreadableCell> {
+    Ok(match kind {
+        ChartKind::Line => Plot::Lines(lines(table, columns)?),
+        ChartKind::Bar => Plot::Bars(bars(table, columns)?),
+        ChartKind::Candlestick => Plot::Candles(candles(table, columns)?),
+    })
+}
+
 impl LinePlot {
     pub(super) fn is_empty(&self) -> bool {
         self.lines.is_empty()
@@ -125,7 +144,7 @@ impl CandlePlot {
 }
 
 /// Reads a line chart: one line per series value and y column.
-pub(super) fn lines(table: &Table, columns: &ColumnIndices) -> Result<LinePlot, UnreadableCell> {
+fn lines(table: &Table, columns: &ColumnIndices) -> Result<LinePlot, UnreadableCell> {
     let (scale, x) = read_x_positions(table, columns.x)?;
     let y_columns = read_y_columns(table, &columns.y)?;
     let groups = group_rows(table, columns.series);
@@ -150,7 +169,7 @@ pub(super) fn lines(table: &Table, columns: &ColumnIndices) -> Result<LinePlot, 
 
 /// Reads a bar chart: categories from x as printed, one bar group per series value and y
 /// column. When a category occurs more than once in a group, its first value counts.
-pub(super) fn bars(table: &Table, columns: &ColumnIndices) -> Result<BarPlot, UnreadableCell> {
+fn bars(table: &Table, columns: &ColumnIndices) -> Result<BarPlot, UnreadableCell> {
     let (categories, category_of_row) = distinct_values(table, columns.x);
     let y_columns = read_y_columns(table, &columns.y)?;
     let mut groups = Vec::new();
@@ -172,10 +191,7 @@ pub(super) fn bars(table: &Table, columns: &ColumnIndices) -> Result<BarPlot, Un
 
 /// Reads a candlestick chart: rows with all of open, high, low and close become candles;
 /// y columns become overlay lines.
-pub(super) fn candles(
-    table: &Table,
-    columns: &ColumnIndices,
-) -> Result<CandlePlot, UnreadableCell> {
+fn candles(table: &Table, columns: &ColumnIndices) -> Result<CandlePlot, UnreadableCell> {
     let (scale, x) = read_x_positions(table, columns.x)?;
     let Some([open, high, low, close]) = columns.ohlc else {
         return Ok(CandlePlot {
@@ -218,15 +234,17 @@ pub(super) fn candles(
     })
 }
 
+/// Keeps the first [`MAX_BAR_CATEGORIES`] categories and then the first [`MAX_SERIES`]
+/// groups with a bar among them.
 fn cap_bars(mut categories: Vec<String>, mut groups: Vec<BarGroup>) -> BarPlot {
     let hidden_categories = categories.len().saturating_sub(MAX_BAR_CATEGORIES);
     categories.truncate(MAX_BAR_CATEGORIES);
-    groups.retain(|group| group.values.iter().any(Option::is_some));
-    let hidden_groups = groups.len().saturating_sub(MAX_SERIES);
-    groups.truncate(MAX_SERIES);
     for group in &mut groups {
         group.values.truncate(MAX_BAR_CATEGORIES);
     }
+    groups.retain(|group| group.values.iter().any(Option::is_some));
+    let hidden_groups = groups.len().saturating_sub(MAX_SERIES);
+    groups.truncate(MAX_SERIES);
     BarPlot {
         categories,
         hidden_categories,
@@ -380,7 +398,7 @@ fn read_values(
 /// (`2024-01-02 09:30:00+00`, `2024-01-02T09:30:00`); the time of day becomes the
 /// fraction, fractional seconds and time zone are ignored (the chart shows the wall-clock
 /// time PostgreSQL printed).
-pub(super) fn parse_date(text: &str) -> Option<f64> {
+fn parse_date(text: &str) -> Option<f64> {
     let text = text.trim();
     let date = NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()?;
     let time = match text.get(10..)? {

@@ -1,18 +1,19 @@
-//! Lays out the plots read by [`data`](super::data) as SVG with plotters: axes with
-//! readable tick labels, a fixed colour palette, a legend when there is more than one
-//! series, and a note in the corner when series or categories were left out.
+//! Lays out the plots read by [`data`](super::data) as SVG with plotters: axes with the
+//! ticks from [`axis`](super::axis), a fixed colour palette, a legend column right of the
+//! plot when there is more than one series, and a note in the corner when series or
+//! categories were left out.
 
 use std::ops::Range;
 
-use chrono::DateTime;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::data::{BarPlot, CandlePlot, Line, LinePlot, XScale};
+use super::axis::{shorten, NumberFormat, TickedAxis, XTicks, MAX_CATEGORY_LABEL_CHARS};
+use super::data::{BarPlot, CandlePlot, Line, LinePlot, Plot};
 use super::{ChartKind, ChartSpec, CHART_HEIGHT, CHART_WIDTH, MAX_SERIES};
-use crate::report::format::{format_count, format_fixed};
+use crate::report::format::format_count;
 use crate::report::ReportError;
 
 /// Ten Tableau colours plus two, distinguishable and in a fixed order so the same input
@@ -39,39 +40,47 @@ const GRID_COLOR: RGBColor = RGBColor(0xE4, 0xE7, 0xEB);
 const AXIS_COLOR: RGBColor = RGBColor(0x99, 0x99, 0x99);
 
 const FONT_FAMILY: &str = "sans-serif";
-const LABEL_FONT_SIZE: u32 = 12;
-const TITLE_FONT_SIZE: u32 = 13;
+/// Font sizes as plotters takes them; the SVG gets them divided by 1.24.
+const LABEL_FONT_SIZE: u32 = 14;
+const TITLE_FONT_SIZE: u32 = 15;
+const NO_DATA_FONT_SIZE: u32 = 18;
 const LINE_WIDTH: u32 = 2;
 
-/// Space around the plot; the top leaves room for the note about left-out series.
+/// Space around the plot; the top leaves room for the note about left-out series, the
+/// right for half a tick label.
 const MARGIN_TOP: u32 = 28;
-const MARGIN_SIDE: u32 = 16;
-const X_LABEL_AREA: u32 = 44;
-const Y_LABEL_AREA: u32 = 80;
-/// Approximate width of the plotting area, for sizing candles and spacing bar labels.
-const PLOT_WIDTH: u32 = CHART_WIDTH - Y_LABEL_AREA - 2 * MARGIN_SIDE;
+const MARGIN_LEFT: u32 = 16;
+const MARGIN_RIGHT: u32 = 40;
+const MARGIN_BOTTOM: u32 = 8;
+/// Height of tick labels plus the x axis title below the plot.
+const X_LABEL_AREA: u32 = 48;
+/// Height taken by the x axis title alone.
+const X_TITLE_HEIGHT: u32 = 24;
+const Y_LABEL_AREA: u32 = 84;
+/// Room right of the plot for the legend, when there is one.
+const LEGEND_WIDTH: u32 = 150;
+const LEGEND_ROW_HEIGHT: u32 = 20;
+/// Longest legend label before it is shortened with "…".
+const MAX_LEGEND_LABEL_CHARS: usize = 18;
 /// Rough width of one label character at [`LABEL_FONT_SIZE`], and room between labels.
 const LABEL_CHAR_WIDTH: u32 = 7;
 const LABEL_GAP: u32 = 16;
-/// Longest category label shown under a bar group before it is shortened with "…".
-const MAX_CATEGORY_LABEL_CHARS: usize = 14;
+/// Distance between the x axis and a tick label.
+const TICK_LABEL_OFFSET: i32 = 8;
 
 /// Tick labels wanted on the y axis (plotters picks round values up to this count).
 const Y_TICKS: usize = 8;
-/// Tick labels wanted on a date axis; a date label is about 70 pixels wide.
-const DATE_TICKS: usize = 8;
-const NUMBER_TICKS: usize = 10;
-/// Below this span in days a date axis shows times of day.
-const INTRADAY_SPAN_DAYS: f64 = 3.0;
 /// Share of the value span added above and below the data.
 const VALUE_PADDING: f64 = 0.05;
-const SECONDS_PER_DAY: f64 = 86_400.0;
 /// Share of each category's slot taken by its bars.
 const BAR_SLOT_FILL: f64 = 0.8;
+/// Share of the space per candle taken by its body, and the body's width limits in pixels.
+const CANDLE_FILL: f64 = 0.6;
+const CANDLE_WIDTH_LIMITS: (f64, f64) = (1.0, 12.0);
 
 type Area<'svg> = DrawingArea<SVGBackend<'svg>, Shift>;
 type Chart<'area, 'svg> =
-    ChartContext<'area, SVGBackend<'svg>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+    ChartContext<'area, SVGBackend<'svg>, Cartesian2d<TickedAxis, RangedCoordf64>>;
 
 /// A plotters failure, reduced to its message: plotters' error type is generic over the
 /// backend and not worth exposing.
@@ -93,7 +102,7 @@ impl DrawFailure {
     }
 }
 
-/// The axis descriptions: the x column and the value columns.
+/// The axis titles: the x column and the value columns.
 pub(super) struct AxisTitles {
     x: String,
     y: String,
@@ -112,132 +121,397 @@ impl AxisTitles {
     }
 }
 
-/// How tick labels on the x axis are written.
-enum XLabels<'plot> {
-    Dates(DateLabels),
-    Numbers(NumberFormat),
-    /// Category `i` is centred on x = i.
-    Categories(&'plot [String]),
+/// The placeholder for a chart without anything to plot.
+pub(super) fn no_data() -> Result<String, DrawFailure> {
+    svg_document(|root| {
+        let style = (FONT_FAMILY, NO_DATA_FONT_SIZE)
+            .into_font()
+            .color(&MUTED_COLOR)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let centre = ((CHART_WIDTH / 2) as i32, (CHART_HEIGHT / 2) as i32);
+        root.draw(&Text::new("no data", centre, style))?;
+        Ok(())
+    })
 }
 
-impl XLabels<'_> {
-    fn for_scale(scale: XScale, range: &Range<f64>) -> Self {
-        match scale {
-            XScale::Dates { time_of_day } => XLabels::Dates(DateLabels {
-                with_time: time_of_day && range.end - range.start < INTRADAY_SPAN_DAYS,
-                whole_days_only: !time_of_day,
-            }),
-            XScale::Numbers => XLabels::Numbers(NumberFormat::for_range(range)),
-        }
+/// Draws `plot` as a standalone SVG document, or the "no data" placeholder when it has
+/// nothing to show.
+pub(super) fn plot(plot: &Plot, titles: &AxisTitles) -> Result<String, DrawFailure> {
+    match plot {
+        Plot::Lines(lines) => draw_lines(lines, titles),
+        Plot::Bars(bars) => draw_bars(bars, titles),
+        Plot::Candles(candles) => draw_candles(candles, titles),
     }
+}
 
-    fn label(&self, value: f64) -> String {
-        match self {
-            XLabels::Dates(labels) => labels.label(value),
-            XLabels::Numbers(format) => format.label(value),
-            XLabels::Categories(categories) => category_label(categories, value),
+fn draw_lines(plot: &LinePlot, titles: &AxisTitles) -> Result<String, DrawFailure> {
+    let all_points = || plot.lines.iter().flat_map(|line| line.points.iter());
+    let ranges = x_range(all_points().map(|p| p.0)).zip(padded_range(all_points().map(|p| p.1)));
+    let Some((x_range, y_range)) = ranges.filter(|_| !plot.is_empty()) else {
+        return no_data();
+    };
+    let labels = plot.lines.iter().map(|line| line.label.as_str());
+    let frame = Frame {
+        x_ticks: XTicks::for_scale(plot.scale, &x_range),
+        x_range,
+        y_range,
+        titles,
+        vertical_grid: true,
+        legend: legend(labels, LegendMark::Line, titles),
+    };
+    svg_document(|root| {
+        let mut chart = frame.draw(root)?;
+        for (index, line) in plot.lines.iter().enumerate() {
+            draw_line(&mut chart, line, series_color(index))?;
         }
-    }
+        let note = left_out_note(plot.lines.len(), plot.hidden_lines, "lines");
+        draw_note(root, note.as_slice())
+    })
+}
 
-    /// How many labels fit side by side.
-    fn max_count(&self) -> usize {
-        match self {
-            XLabels::Dates(_) => DATE_TICKS,
-            XLabels::Numbers(_) => NUMBER_TICKS,
-            XLabels::Categories(categories) => {
-                let longest = categories
-                    .iter()
-                    .map(|category| category.chars().count().min(MAX_CATEGORY_LABEL_CHARS))
-                    .max()
-                    .unwrap_or(1) as u32;
-                let fitting = PLOT_WIDTH / (longest * LABEL_CHAR_WIDTH + LABEL_GAP);
-                categories.len().min(fitting.max(1) as usize)
+fn draw_bars(plot: &BarPlot, titles: &AxisTitles) -> Result<String, DrawFailure> {
+    let values = plot
+        .groups
+        .iter()
+        .flat_map(|group| group.values.iter().flatten());
+    // Bars grow from zero, so zero is always in view.
+    let y_range = padded_range(values.copied().chain([0.0]));
+    let Some(y_range) = y_range.filter(|_| !plot.is_empty()) else {
+        return no_data();
+    };
+    let labels = plot.groups.iter().map(|group| group.label.as_str());
+    let frame = Frame {
+        x_range: -0.5..plot.categories.len() as f64 - 0.5,
+        y_range,
+        x_ticks: XTicks::categories(&plot.categories),
+        titles,
+        vertical_grid: false,
+        legend: legend(labels, LegendMark::Swatch, titles),
+    };
+    svg_document(|root| {
+        let mut chart = frame.draw(root)?;
+        let bar_width = BAR_SLOT_FILL / plot.groups.len() as f64;
+        for (index, group) in plot.groups.iter().enumerate() {
+            let color = series_color(index);
+            let offset = index as f64 * bar_width - BAR_SLOT_FILL / 2.0;
+            let bars = group
+                .values
+                .iter()
+                .enumerate()
+                .filter_map(|(category, value)| {
+                    let left = category as f64 + offset;
+                    let corners = [(left, 0.0), (left + bar_width, (*value)?)];
+                    Some(Rectangle::new(corners, color.filled()))
+                });
+            chart.draw_series(bars)?;
+        }
+        let notes: Vec<String> = [
+            left_out_note(plot.categories.len(), plot.hidden_categories, "categories"),
+            left_out_note(plot.groups.len(), plot.hidden_groups, "bar groups"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        draw_note(root, &notes)
+    })
+}
+
+fn draw_candles(plot: &CandlePlot, titles: &AxisTitles) -> Result<String, DrawFailure> {
+    let overlay_points = || plot.overlays.iter().flat_map(|line| line.points.iter());
+    let xs = plot
+        .candles
+        .iter()
+        .map(|c| c.x)
+        .chain(overlay_points().map(|p| p.0));
+    let prices = plot
+        .candles
+        .iter()
+        .flat_map(|c| [c.low, c.high])
+        .chain(overlay_points().map(|p| p.1));
+    let ranges = x_range(xs).zip(padded_range(prices));
+    let Some((x_range, y_range)) = ranges.filter(|_| !plot.is_empty()) else {
+        return no_data();
+    };
+    let candle_count = plot.candles.len().max(1) as f64;
+    // Half a candle spacing on each side keeps the outer candles whole.
+    let half_spacing = (x_range.end - x_range.start) / candle_count / 2.0;
+    let labels = plot.overlays.iter().map(|line| line.label.as_str());
+    let frame = Frame {
+        x_ticks: XTicks::for_scale(plot.scale, &x_range),
+        x_range: x_range.start - half_spacing..x_range.end + half_spacing,
+        y_range,
+        titles,
+        vertical_grid: true,
+        legend: legend(labels, LegendMark::Line, titles),
+    };
+    let (narrowest, widest) = CANDLE_WIDTH_LIMITS;
+    let candle_pixels = f64::from(frame.plot_width()) / candle_count * CANDLE_FILL;
+    let candle_width = candle_pixels.clamp(narrowest, widest) as u32;
+    svg_document(|root| {
+        let mut chart = frame.draw(root)?;
+        chart.draw_series(plot.candles.iter().map(|candle| {
+            CandleStick::new(
+                candle.x,
+                candle.open,
+                candle.high,
+                candle.low,
+                candle.close,
+                GAIN_COLOR.filled(),
+                LOSS_COLOR.filled(),
+                candle_width,
+            )
+        }))?;
+        for (index, line) in plot.overlays.iter().enumerate() {
+            draw_line(&mut chart, line, series_color(index))?;
+        }
+        Ok(())
+    })
+}
+
+/// Renders one SVG document of the chart size on a white background.
+fn svg_document(
+    draw: impl FnOnce(&Area<'_>) -> Result<(), DrawFailure>,
+) -> Result<String, DrawFailure> {
+    let mut svg = String::new();
+    {
+        let root =
+            SVGBackend::with_string(&mut svg, (CHART_WIDTH, CHART_HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+/// Everything around the data: axes, ticks, titles, legend.
+struct Frame<'plot> {
+    x_range: Range<f64>,
+    y_range: Range<f64>,
+    x_ticks: XTicks<'plot>,
+    titles: &'plot AxisTitles,
+    /// Vertical grid lines; off for bar charts, whose x ticks sit on the bars.
+    vertical_grid: bool,
+    /// Drawn in a column right of the plot, so it never hides data.
+    legend: Vec<LegendEntry<'plot>>,
+}
+
+impl Frame<'_> {
+    /// Draws the frame and returns the plot to draw the data into.
+    fn draw<'area, 'svg>(
+        &self,
+        root: &'area Area<'svg>,
+    ) -> Result<Chart<'area, 'svg>, DrawFailure> {
+        let rotated_labels = self.needs_rotated_labels();
+        let x_label_area = if rotated_labels {
+            self.rotated_label_height() + X_TITLE_HEIGHT
+        } else {
+            X_LABEL_AREA
+        };
+        let x_axis = self.x_ticks.axis(self.x_range.clone());
+        let mut chart = ChartBuilder::on(root)
+            .margin_top(MARGIN_TOP)
+            .margin_left(MARGIN_LEFT)
+            .margin_right(self.margin_right())
+            .margin_bottom(MARGIN_BOTTOM)
+            .x_label_area_size(x_label_area)
+            .y_label_area_size(Y_LABEL_AREA)
+            .build_cartesian_2d(x_axis, self.y_range.clone())?;
+        let y_format = NumberFormat::for_range(&self.y_range, Y_TICKS);
+        // Rotated labels are drawn separately, after the mesh.
+        let x_label = |position: &f64| {
+            if rotated_labels {
+                String::new()
+            } else {
+                self.x_ticks.label(*position)
             }
-        }
-    }
-}
-
-/// Fixed decimals, scaled to thousands/millions/billions/trillions for big values, chosen
-/// so that adjacent ticks differ in their labels.
-struct NumberFormat {
-    divisor: f64,
-    suffix: &'static str,
-    decimals: usize,
-}
-
-impl NumberFormat {
-    fn for_range(range: &Range<f64>) -> Self {
-        let magnitude = range.start.abs().max(range.end.abs());
-        let (divisor, suffix) = [(1e12, "T"), (1e9, "B"), (1e6, "M")]
-            .into_iter()
-            .find(|(divisor, _)| magnitude >= *divisor)
-            .unwrap_or((1.0, ""));
-        // Plotters steps by 1, 2 or 5 times a power of ten, at least span / tick count.
-        let smallest_step = (range.end - range.start) / divisor / NUMBER_TICKS as f64;
-        let decimals = if smallest_step > 0.0 && smallest_step < 1.0 {
-            (-smallest_step.log10()).ceil() as usize
-        } else {
-            0
         };
-        Self {
-            divisor,
-            suffix,
-            decimals: decimals.min(10),
+        let y_label = |value: &f64| y_format.label(*value);
+        let mut mesh = chart.configure_mesh();
+        mesh.y_labels(Y_TICKS)
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label)
+            .x_desc(self.titles.x.as_str())
+            .y_desc(self.titles.y.as_str())
+            .label_style(label_style())
+            .axis_desc_style(
+                (FONT_FAMILY, TITLE_FONT_SIZE)
+                    .into_font()
+                    .color(&TEXT_COLOR),
+            )
+            .axis_style(AXIS_COLOR)
+            .bold_line_style(GRID_COLOR)
+            .light_line_style(TRANSPARENT);
+        if !self.vertical_grid {
+            mesh.disable_x_mesh();
+        }
+        mesh.draw()?;
+        if rotated_labels {
+            self.draw_rotated_labels(root, &chart)?;
+        }
+        draw_legend(root, &self.legend)?;
+        Ok(chart)
+    }
+
+    fn margin_right(&self) -> u32 {
+        if self.legend.is_empty() {
+            MARGIN_RIGHT
+        } else {
+            LEGEND_WIDTH
         }
     }
 
-    fn label(&self, value: f64) -> String {
+    /// Approximate width of the plotting area, for sizing candles and spacing labels.
+    fn plot_width(&self) -> u32 {
+        CHART_WIDTH - Y_LABEL_AREA - MARGIN_LEFT - self.margin_right()
+    }
+
+    fn longest_label_chars(&self) -> u32 {
+        let positions = self.x_ticks.positions();
+        let longest = positions
+            .iter()
+            .map(|p| self.x_ticks.label(*p).chars().count());
+        longest.max().unwrap_or(0) as u32
+    }
+
+    /// Whether the tick labels would overlap side by side, so they are turned to run
+    /// downwards (only category labels are that dense).
+    fn needs_rotated_labels(&self) -> bool {
+        let label_width = self.longest_label_chars() * LABEL_CHAR_WIDTH + LABEL_GAP;
+        let tick_count = self.x_ticks.positions().len() as u32;
+        tick_count * label_width > self.plot_width()
+    }
+
+    fn rotated_label_height(&self) -> u32 {
+        let longest = self
+            .longest_label_chars()
+            .min(MAX_CATEGORY_LABEL_CHARS as u32);
+        longest * LABEL_CHAR_WIDTH + 2 * TICK_LABEL_OFFSET as u32
+    }
+
+    /// Tick labels turned 90° clockwise, starting just below their tick.
+    fn draw_rotated_labels(
+        &self,
+        root: &Area<'_>,
+        chart: &Chart<'_, '_>,
+    ) -> Result<(), DrawFailure> {
+        let style = label_style()
+            .transform(FontTransform::Rotate90)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        for position in self.x_ticks.positions() {
+            let (x, axis_y) = chart.backend_coord(&(position, self.y_range.start));
+            let label = self.x_ticks.label(position);
+            root.draw(&Text::new(
+                label,
+                (x, axis_y + TICK_LABEL_OFFSET),
+                style.clone(),
+            ))?;
+        }
+        Ok(())
+    }
+}
+
+/// What a legend entry shows next to its label.
+#[derive(Clone, Copy)]
+enum LegendMark {
+    Line,
+    Swatch,
+}
+
+struct LegendEntry<'plot> {
+    label: &'plot str,
+    color: RGBColor,
+    mark: LegendMark,
+}
+
+/// Legend entries for `labels` in palette order, or none when the y axis title already
+/// names the only series.
+fn legend<'plot>(
+    labels: impl Iterator<Item = &'plot str>,
+    mark: LegendMark,
+    titles: &AxisTitles,
+) -> Vec<LegendEntry<'plot>> {
+    let labels: Vec<&str> = labels.collect();
+    if labels.iter().all(|label| *label == titles.y) {
+        return Vec::new();
+    }
+    labels
+        .into_iter()
+        .enumerate()
+        .map(|(index, label)| LegendEntry {
+            label,
+            color: series_color(index),
+            mark,
+        })
+        .collect()
+}
+
+/// Draws the legend entries top-down in the column right of the plot.
+fn draw_legend(root: &Area<'_>, entries: &[LegendEntry<'_>]) -> Result<(), DrawFailure> {
+    let left = (CHART_WIDTH - LEGEND_WIDTH + MARGIN_LEFT) as i32;
+    let text_style = label_style().pos(Pos::new(HPos::Left, VPos::Center));
+    for (row, entry) in entries.iter().enumerate() {
+        let y = (MARGIN_TOP + LEGEND_ROW_HEIGHT / 2 + row as u32 * LEGEND_ROW_HEIGHT) as i32;
+        match entry.mark {
+            LegendMark::Line => root.draw(&PathElement::new(
+                [(left, y), (left + 16, y)],
+                entry.color.stroke_width(LINE_WIDTH),
+            ))?,
+            LegendMark::Swatch => root.draw(&Rectangle::new(
+                [(left + 2, y - 6), (left + 14, y + 6)],
+                entry.color.filled(),
+            ))?,
+        }
+        let label = shorten(entry.label, MAX_LEGEND_LABEL_CHARS);
+        root.draw(&Text::new(label, (left + 22, y), text_style.clone()))?;
+    }
+    Ok(())
+}
+
+/// Short remarks in the top right corner, e.g. that series were left out.
+fn draw_note(root: &Area<'_>, notes: &[String]) -> Result<(), DrawFailure> {
+    if notes.is_empty() {
+        return Ok(());
+    }
+    let style = label_style()
+        .color(&MUTED_COLOR)
+        .pos(Pos::new(HPos::Right, VPos::Top));
+    let corner = ((CHART_WIDTH - MARGIN_LEFT) as i32, 8);
+    root.draw(&Text::new(notes.join("; "), corner, style))?;
+    Ok(())
+}
+
+/// `"showing 12 of 15 lines"` when something was left out.
+fn left_out_note(shown: usize, hidden: usize, what: &str) -> Option<String> {
+    (hidden > 0).then(|| {
         format!(
-            "{}{}",
-            format_fixed(value / self.divisor, self.decimals),
-            self.suffix
+            "showing {} of {} {what}",
+            format_count(shown),
+            format_count(shown + hidden)
         )
-    }
+    })
 }
 
-/// How ticks on a date axis are labelled.
-struct DateLabels {
-    /// Label with month, day and time instead of the date: intraday data over a short span.
-    with_time: bool,
-    /// Leave ticks between midnights unlabelled: the data has dates only.
-    whole_days_only: bool,
+/// Draws `line` in `color`; a lone point gets a marker so it shows.
+fn draw_line<'area, 'svg: 'area>(
+    chart: &mut Chart<'area, 'svg>,
+    line: &Line,
+    color: RGBColor,
+) -> Result<(), DrawFailure> {
+    let marker_size = if line.points.len() == 1 { 3 } else { 0 };
+    let style = color.stroke_width(LINE_WIDTH);
+    chart
+        .draw_series(LineSeries::new(line.points.iter().copied(), style).point_size(marker_size))?;
+    Ok(())
 }
 
-impl DateLabels {
-    fn label(&self, days: f64) -> String {
-        if self.whole_days_only && days.fract().abs() > 1e-9 {
-            return String::new();
-        }
-        let seconds = (days * SECONDS_PER_DAY).round() as i64;
-        let pattern = if self.with_time {
-            "%m-%d %H:%M"
-        } else {
-            "%Y-%m-%d"
-        };
-        DateTime::from_timestamp(seconds, 0)
-            .map(|moment| moment.format(pattern).to_string())
-            .unwrap_or_default()
-    }
+fn label_style() -> TextStyle<'static> {
+    (FONT_FAMILY, LABEL_FONT_SIZE)
+        .into_font()
+        .color(&TEXT_COLOR)
 }
 
-/// The category centred at `value`; empty between categories.
-fn category_label(categories: &[String], value: f64) -> String {
-    let nearest = value.round();
-    if (value - nearest).abs() > 1e-6 || nearest < 0.0 {
-        return String::new();
-    }
-    categories
-        .get(nearest as usize)
-        .map(|category| shorten(category, MAX_CATEGORY_LABEL_CHARS))
-        .unwrap_or_default()
-}
-
-fn shorten(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max_chars - 1).collect();
-    format!("{kept}…")
+fn series_color(index: usize) -> RGBColor {
+    PALETTE[index % PALETTE.len()]
 }
 
 /// The smallest and largest of `values`, or `None` without values.
@@ -271,328 +545,9 @@ fn x_range(values: impl IntoIterator<Item = f64>) -> Option<Range<f64>> {
     })
 }
 
-fn label_style() -> TextStyle<'static> {
-    (FONT_FAMILY, LABEL_FONT_SIZE)
-        .into_font()
-        .color(&TEXT_COLOR)
-}
-
-fn series_color(index: usize) -> RGBColor {
-    PALETTE[index % PALETTE.len()]
-}
-
-/// Renders one SVG document of the chart size on a white background.
-fn svg_document(
-    draw: impl FnOnce(&Area<'_>) -> Result<(), DrawFailure>,
-) -> Result<String, DrawFailure> {
-    let mut svg = String::new();
-    {
-        let root =
-            SVGBackend::with_string(&mut svg, (CHART_WIDTH, CHART_HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)?;
-        draw(&root)?;
-        root.present()?;
-    }
-    Ok(svg)
-}
-
-/// Everything about the axes of one chart.
-struct Axes<'plot> {
-    x_range: Range<f64>,
-    y_range: Range<f64>,
-    x_labels: XLabels<'plot>,
-    titles: &'plot AxisTitles,
-    /// Vertical grid lines; off for bar charts, whose x ticks sit on the bars.
-    vertical_grid: bool,
-}
-
-/// Builds the cartesian plot with its mesh, tick labels and axis descriptions drawn.
-fn plot_area<'area, 'svg>(
-    root: &'area Area<'svg>,
-    axes: &Axes<'_>,
-) -> Result<Chart<'area, 'svg>, DrawFailure> {
-    let mut chart = ChartBuilder::on(root)
-        .margin_top(MARGIN_TOP)
-        .margin_left(MARGIN_SIDE)
-        .margin_right(MARGIN_SIDE)
-        .margin_bottom(MARGIN_SIDE / 2)
-        .x_label_area_size(X_LABEL_AREA)
-        .y_label_area_size(Y_LABEL_AREA)
-        .build_cartesian_2d(axes.x_range.clone(), axes.y_range.clone())?;
-    let y_format = NumberFormat::for_range(&axes.y_range);
-    let x_label = |value: &f64| axes.x_labels.label(*value);
-    let y_label = |value: &f64| y_format.label(*value);
-    let mut mesh = chart.configure_mesh();
-    mesh.x_labels(axes.x_labels.max_count())
-        .y_labels(Y_TICKS)
-        .x_label_formatter(&x_label)
-        .y_label_formatter(&y_label)
-        .x_desc(axes.titles.x.as_str())
-        .y_desc(axes.titles.y.as_str())
-        .label_style(label_style())
-        .axis_desc_style(
-            (FONT_FAMILY, TITLE_FONT_SIZE)
-                .into_font()
-                .color(&TEXT_COLOR),
-        )
-        .axis_style(AXIS_COLOR)
-        .bold_line_style(GRID_COLOR)
-        .light_line_style(TRANSPARENT);
-    if !axes.vertical_grid {
-        mesh.disable_x_mesh();
-    }
-    mesh.draw()?;
-    Ok(chart)
-}
-
-fn draw_legend<'area, 'svg: 'area>(chart: &mut Chart<'area, 'svg>) -> Result<(), DrawFailure> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GRID_COLOR)
-        .label_font(label_style())
-        .draw()?;
-    Ok(())
-}
-
-/// A short remark in the top right corner, e.g. that series were left out.
-fn draw_note(root: &Area<'_>, note: &str) -> Result<(), DrawFailure> {
-    let style = (FONT_FAMILY, LABEL_FONT_SIZE)
-        .into_font()
-        .color(&MUTED_COLOR)
-        .pos(Pos::new(HPos::Right, VPos::Top));
-    let corner = ((CHART_WIDTH - MARGIN_SIDE) as i32, 8);
-    root.draw(&Text::new(note.to_owned(), corner, style))?;
-    Ok(())
-}
-
-/// `"showing 12 of 15 lines"` when something was left out.
-fn left_out_note(shown: usize, hidden: usize, what: &str) -> Option<String> {
-    (hidden > 0).then(|| {
-        format!(
-            "showing {} of {} {what}",
-            format_count(shown),
-            format_count(shown + hidden)
-        )
-    })
-}
-
-/// The placeholder for a chart without anything to plot.
-pub(super) fn no_data() -> Result<String, DrawFailure> {
-    svg_document(|root| {
-        let style = (FONT_FAMILY, 16)
-            .into_font()
-            .color(&MUTED_COLOR)
-            .pos(Pos::new(HPos::Center, VPos::Center));
-        let centre = ((CHART_WIDTH / 2) as i32, (CHART_HEIGHT / 2) as i32);
-        root.draw(&Text::new("no data", centre, style))?;
-        Ok(())
-    })
-}
-
-/// Draws `line` in `color`, with a legend entry; a lone point gets a marker so it shows.
-fn draw_line<'area, 'svg: 'area>(
-    chart: &mut Chart<'area, 'svg>,
-    line: &Line,
-    color: RGBColor,
-) -> Result<(), DrawFailure> {
-    let marker_size = if line.points.len() == 1 { 3 } else { 0 };
-    chart
-        .draw_series(
-            LineSeries::new(line.points.iter().copied(), color.stroke_width(LINE_WIDTH))
-                .point_size(marker_size),
-        )?
-        .label(line.label.as_str())
-        .legend(move |(x, y)| {
-            PathElement::new([(x, y), (x + 16, y)], color.stroke_width(LINE_WIDTH))
-        });
-    Ok(())
-}
-
-pub(super) fn lines(plot: &LinePlot, titles: &AxisTitles) -> Result<String, DrawFailure> {
-    let all_points = || plot.lines.iter().flat_map(|line| line.points.iter());
-    let ranges = x_range(all_points().map(|p| p.0)).zip(padded_range(all_points().map(|p| p.1)));
-    let Some((x_range, y_range)) = ranges.filter(|_| !plot.is_empty()) else {
-        return no_data();
-    };
-    let axes = Axes {
-        x_labels: XLabels::for_scale(plot.scale, &x_range),
-        x_range,
-        y_range,
-        titles,
-        vertical_grid: true,
-    };
-    svg_document(|root| {
-        let mut chart = plot_area(root, &axes)?;
-        for (index, line) in plot.lines.iter().enumerate() {
-            draw_line(&mut chart, line, series_color(index))?;
-        }
-        if plot.lines.len() > 1 {
-            draw_legend(&mut chart)?;
-        }
-        match left_out_note(plot.lines.len(), plot.hidden_lines, "lines") {
-            Some(note) => draw_note(root, &note),
-            None => Ok(()),
-        }
-    })
-}
-
-pub(super) fn bars(plot: &BarPlot, titles: &AxisTitles) -> Result<String, DrawFailure> {
-    let values = plot
-        .groups
-        .iter()
-        .flat_map(|group| group.values.iter().flatten());
-    // Bars grow from zero, so zero is always in view.
-    let y_range = padded_range(values.copied().chain([0.0]));
-    let Some(y_range) = y_range.filter(|_| !plot.is_empty()) else {
-        return no_data();
-    };
-    let axes = Axes {
-        x_range: -0.5..plot.categories.len() as f64 - 0.5,
-        y_range,
-        x_labels: XLabels::Categories(&plot.categories),
-        titles,
-        vertical_grid: false,
-    };
-    svg_document(|root| {
-        let mut chart = plot_area(root, &axes)?;
-        let bar_width = BAR_SLOT_FILL / plot.groups.len() as f64;
-        for (index, group) in plot.groups.iter().enumerate() {
-            let color = series_color(index);
-            let left_edge = index as f64 * bar_width - BAR_SLOT_FILL / 2.0;
-            let bars = group
-                .values
-                .iter()
-                .enumerate()
-                .filter_map(|(category, value)| {
-                    let x0 = category as f64 + left_edge;
-                    let value = (*value)?;
-                    Some(Rectangle::new(
-                        [(x0, 0.0), (x0 + bar_width, value)],
-                        color.filled(),
-                    ))
-                });
-            chart
-                .draw_series(bars)?
-                .label(group.label.as_str())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
-                });
-        }
-        if plot.groups.len() > 1 {
-            draw_legend(&mut chart)?;
-        }
-        let notes: Vec<String> = [
-            left_out_note(plot.categories.len(), plot.hidden_categories, "categories"),
-            left_out_note(plot.groups.len(), plot.hidden_groups, "bar groups"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if notes.is_empty() {
-            return Ok(());
-        }
-        draw_note(root, &notes.join("; "))
-    })
-}
-
-pub(super) fn candles(plot: &CandlePlot, titles: &AxisTitles) -> Result<String, DrawFailure> {
-    let overlay_points = || plot.overlays.iter().flat_map(|line| line.points.iter());
-    let xs = plot
-        .candles
-        .iter()
-        .map(|c| c.x)
-        .chain(overlay_points().map(|p| p.0));
-    let prices = plot
-        .candles
-        .iter()
-        .flat_map(|c| [c.low, c.high])
-        .chain(overlay_points().map(|p| p.1));
-    let ranges = x_range(xs).zip(padded_range(prices));
-    let Some((x_range, y_range)) = ranges.filter(|_| !plot.is_empty()) else {
-        return no_data();
-    };
-    let candle_count = plot.candles.len().max(1);
-    // Half a candle spacing on each side keeps the outer candles whole.
-    let half_spacing = (x_range.end - x_range.start) / candle_count as f64 / 2.0;
-    let axes = Axes {
-        x_labels: XLabels::for_scale(plot.scale, &x_range),
-        x_range: x_range.start - half_spacing..x_range.end + half_spacing,
-        y_range,
-        titles,
-        vertical_grid: true,
-    };
-    let candle_width = (PLOT_WIDTH as f64 / candle_count as f64 * 0.6).clamp(1.0, 12.0) as u32;
-    svg_document(|root| {
-        let mut chart = plot_area(root, &axes)?;
-        chart.draw_series(plot.candles.iter().map(|candle| {
-            CandleStick::new(
-                candle.x,
-                candle.open,
-                candle.high,
-                candle.low,
-                candle.close,
-                GAIN_COLOR.filled(),
-                LOSS_COLOR.filled(),
-                candle_width,
-            )
-        }))?;
-        for (index, line) in plot.overlays.iter().enumerate() {
-            draw_line(&mut chart, line, series_color(index))?;
-        }
-        if !plot.overlays.is_empty() {
-            draw_legend(&mut chart)?;
-        }
-        Ok(())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn number_ticks_get_enough_decimals_and_scale_suffixes() {
-        let small = NumberFormat::for_range(&(0.0..1.0));
-        assert_eq!(
-            (small.label(0.2), small.label(-0.0)),
-            ("0.2".into(), "0.0".into())
-        );
-        let tiny = NumberFormat::for_range(&(0.01..0.05));
-        assert_eq!(tiny.label(0.015), "0.015");
-        let big = NumberFormat::for_range(&(0.0..2_500.0));
-        assert_eq!(big.label(1500.0), "1,500");
-        let volume = NumberFormat::for_range(&(0.0..2_500_000.0));
-        assert_eq!(volume.label(1_500_000.0), "1.5M");
-        let billions = NumberFormat::for_range(&(1e9..3e9));
-        assert_eq!(billions.label(2e9), "2.0B");
-    }
-
-    #[test]
-    fn date_ticks_read_as_dates_or_times() {
-        let dates = DateLabels {
-            with_time: false,
-            whole_days_only: true,
-        };
-        assert_eq!(dates.label(19_724.0), "2024-01-02");
-        assert_eq!(dates.label(19_724.5), "");
-        let times = DateLabels {
-            with_time: true,
-            whole_days_only: false,
-        };
-        assert_eq!(times.label(19_724.5), "01-02 12:00");
-    }
-
-    #[test]
-    fn category_ticks_sit_on_category_centres() {
-        let categories = ["AAPL".to_owned(), "A very long category name".to_owned()];
-        assert_eq!(category_label(&categories, 0.0), "AAPL");
-        assert_eq!(category_label(&categories, 1.0), "A very long c…");
-        assert_eq!(category_label(&categories, 0.5), "");
-        assert_eq!(category_label(&categories, 2.0), "");
-        assert_eq!(category_label(&categories, -1.0), "");
-    }
 
     #[test]
     fn ranges_are_padded_and_never_empty() {
@@ -601,5 +556,17 @@ mod tests {
         assert_eq!(padded_range(std::iter::empty()), None);
         assert_eq!(x_range([1.0, 3.0]), Some(1.0..3.0));
         assert_eq!(x_range([5.0]), Some(4.0..6.0));
+    }
+
+    #[test]
+    fn a_legend_only_when_the_axis_title_does_not_say_it_all() {
+        let titles = AxisTitles {
+            x: "date".into(),
+            y: "close".into(),
+        };
+        assert!(legend(["close"].into_iter(), LegendMark::Line, &titles).is_empty());
+        let per_symbol = legend(["AAPL", "MSFT"].into_iter(), LegendMark::Line, &titles);
+        assert_eq!(per_symbol.len(), 2);
+        assert_eq!(per_symbol[1].color, PALETTE[1]);
     }
 }
