@@ -62,7 +62,6 @@ fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options:
     } else {
         let summary = ingest::run(pool, job, options)?;
         tracing::info!("{}", summary.line());
-        eprintln!("{}", summary.line());
         Some(summary)
     };
     let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
@@ -100,7 +99,7 @@ fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options:
     std::fs::write(report_dir.join("summary.json"), json + "\n")
         .with_context(|| format!("writing {}", report_dir.join("summary.json").display()))?;
     point_latest(&job.report.dir, &report_dir)?;
-    eprintln!("reports: {}", report_dir.display());
+    tracing::info!("reports written to {}", report_dir.display());
     Ok(summary)
 }
 
