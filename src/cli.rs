@@ -99,4 +99,7 @@ pub struct GenerateArgs {
     /// Write only clean rows (no deliberately malformed ones).
     #[arg(long)]
     pub clean: bool,
+    /// Tickers to include among the symbols, e.g. `--tickers AAPL,MSFT,SPY`.
+    #[arg(long, value_delimiter = ',')]
+    pub tickers: Vec<String>,
 }

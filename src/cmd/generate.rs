@@ -12,6 +12,7 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
         seed: args.seed,
         end: args.end,
         dirty: !args.clean,
+        tickers: args.tickers.clone(),
     };
     let started = std::time::Instant::now();
     let summary = write_dataset(&options).with_context(|| format!("generating into {}", args.out.display()))?;

@@ -14,19 +14,20 @@
 //! NYSE sessions only, float32-rounded prices, dividend-adjusted closes, and
 //! (optionally) the same kinds of defective rows. Output is a pure function of
 //! [`GenerateOptions`] — independent of thread count — because every symbol
-//! draws from its own ChaCha8 stream keyed by `(seed, symbol index)`, and the
+//! draws from its own `ChaCha8` stream keyed by `(seed, symbol index)`, and the
 //! catalogue and defect plan have streams of their own.
 //!
 //! Module map: [`calendar`] trading days, [`symbols`] and [`names`] the
 //! listings, [`walk`] the price process, [`dirt`] the defects,
-//! [`pyfloat`] Python-style numbers, [`write`] price files, [`meta`] the
-//! metadata file.
+//! [`pyfloat`] and [`shortest`] Python-style numbers, [`write`] price files,
+//! [`meta`] the metadata file.
 
 mod calendar;
 mod dirt;
 mod meta;
 mod names;
 mod pyfloat;
+mod shortest;
 mod symbols;
 mod walk;
 mod write;
@@ -43,7 +44,7 @@ use rayon::prelude::*;
 use calendar::TradingDays;
 use symbols::{AssetKind, MAX_SYMBOLS};
 use walk::PriceWalk;
-use write::{write_price_file, FileStats};
+use write::{FileStats, PriceFileWriter};
 
 /// Last trading day of the Kaggle dataset (2020-04-01), the usual `end`.
 pub const KAGGLE_LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2020, 4, 1) {
@@ -73,6 +74,8 @@ pub struct GenerateOptions {
     /// Inject defective rows (about 1 in 20,000, and every kind at least once
     /// in datasets of a few thousand rows).
     pub dirty: bool,
+    /// Tickers that must be among the symbols (uppercase letters, dots, dashes).
+    pub tickers: Vec<String>,
 }
 
 /// What [`generate`] wrote.
@@ -97,10 +100,15 @@ const FIRST_SYMBOL_STREAM: u64 = 2;
 
 /// Writes a synthetic dataset as described by `opts`; see the module docs.
 ///
-/// Files are written in parallel on the current rayon pool. Fails with
-/// `InvalidInput` for `years == 0`, too many symbols or a window outside the
-/// supported date range, and with the underlying error (naming the file) when
-/// writing fails.
+/// Files are written in parallel on the current rayon pool (wrap the call in
+/// `ThreadPool::install` to bound it); the output does not depend on it.
+///
+/// # Errors
+///
+/// `InvalidInput` for `years == 0`, more than 1,000,000 symbols, or a window
+/// outside chrono's date range; otherwise the I/O error of the first file that
+/// failed, with its path in the message. Files written before a failure are
+/// left in place.
 pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateSummary> {
     if opts.years == 0 {
         return Err(invalid_input("years must be at least 1".to_owned()));
@@ -109,6 +117,16 @@ pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateSummary> {
         return Err(invalid_input(format!(
             "at most {MAX_SYMBOLS} symbols can be generated, {} requested",
             opts.symbols
+        )));
+    }
+    if let Some(bad) = opts.tickers.iter().find(|t| {
+        t.is_empty()
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c == '.' || c == '-')
+    }) {
+        return Err(invalid_input(format!(
+            "ticker `{bad}` must be uppercase letters, `.` or `-`"
         )));
     }
     let days = TradingDays::in_window(opts.end, opts.years).ok_or_else(|| {
@@ -120,6 +138,7 @@ pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateSummary> {
 
     let listings = symbols::plan_listings(
         opts.symbols,
+        &opts.tickers,
         days.len(),
         &mut seeded_stream(opts.seed, CATALOGUE_STREAM),
     );
@@ -144,7 +163,7 @@ pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateSummary> {
 
     let totals = (0..listings.len())
         .into_par_iter()
-        .map(|index| {
+        .map_init(PriceFileWriter::default, |writer, index| {
             let listing = &listings[index];
             let path = opts
                 .out
@@ -155,7 +174,7 @@ pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateSummary> {
                 rows_per_symbol[index],
                 seeded_stream(opts.seed, FIRST_SYMBOL_STREAM + index as u64),
             );
-            write_price_file(&path, &days, listing.first_day, bars, &defects[index])
+            writer.write(&path, &days, listing.first_day, bars, &defects[index])
         })
         .try_reduce(FileStats::default, |left, right| Ok(left + right))?;
 
@@ -167,7 +186,7 @@ pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateSummary> {
     })
 }
 
-/// An independent generator for one purpose: ChaCha's 64-bit stream id
+/// An independent generator for one purpose: `ChaCha`'s 64-bit stream id
 /// splits one seed into non-overlapping sequences.
 fn seeded_stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -195,6 +214,7 @@ mod tests {
             seed: 42,
             end: KAGGLE_LAST_DAY,
             dirty,
+            tickers: vec!["AAPL".to_owned()],
         }
     }
 
@@ -298,7 +318,10 @@ mod tests {
             bytes += text.len() as u64;
             assert!(text.ends_with('\n') && !text.contains('\r'), "{path:?}");
             let mut lines = text.lines();
-            assert_eq!(lines.next(), Some("Date,Open,High,Low,Close,Adj Close,Volume"));
+            assert_eq!(
+                lines.next(),
+                Some("Date,Open,High,Low,Close,Adj Close,Volume")
+            );
             let mut previous_date = None;
             let mut last_prices = None;
             for line in lines {
@@ -360,14 +383,15 @@ mod tests {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         let header = reader.headers().expect("header").clone();
         assert_eq!(header, csv::StringRecord::from(meta::META_HEADER.to_vec()));
-        let records: Vec<csv::StringRecord> = reader
-            .records()
-            .collect::<Result<_, _>>()
-            .expect("records");
+        let records: Vec<csv::StringRecord> =
+            reader.records().collect::<Result<_, _>>().expect("records");
         assert_eq!(records.len(), summary.files);
         for record in &records {
             let directory = if &record[5] == "Y" { "etfs" } else { "stocks" };
-            let price_file = dir.path().join(directory).join(format!("{}.csv", &record[1]));
+            let price_file = dir
+                .path()
+                .join(directory)
+                .join(format!("{}.csv", &record[1]));
             assert!(price_file.is_file(), "{price_file:?}");
             assert_eq!(&record[6], "100.0");
             assert_eq!(&record[4] == " ", &record[3] != "Q");
@@ -399,7 +423,10 @@ mod tests {
             symbols: 0,
             ..options(dir.path(), true)
         };
-        assert_eq!(generate(&empty).expect("generate"), GenerateSummary::default());
+        assert_eq!(
+            generate(&empty).expect("generate"),
+            GenerateSummary::default()
+        );
         let meta_text = fs::read_to_string(dir.path().join(meta::META_FILE_NAME)).expect("meta");
         assert_eq!(meta_text.lines().count(), 1);
     }

@@ -31,6 +31,9 @@ const LONGEST_TICKER: usize = 5;
 /// Collisions tolerated at a drawn length before falling back to the longest.
 const TICKER_ATTEMPTS_PER_LENGTH: usize = 8;
 
+/// Tickers that cannot be file names on Windows (`CON.csv` is the console).
+const RESERVED_FILE_STEMS: [&str; 4] = ["AUX", "CON", "NUL", "PRN"];
+
 /// Largest symbol count accepted: keeps random ticker drawing far from
 /// exhausting the 11.9 M five-letter names.
 pub const MAX_SYMBOLS: usize = 1_000_000;
@@ -132,9 +135,19 @@ impl Listing {
 /// (at least one) trading days.
 ///
 /// About a quarter are ETFs, with at least one stock and one ETF when
-/// `count >= 2`.
-pub fn plan_listings(count: usize, day_count: usize, rng: &mut ChaCha8Rng) -> Vec<Listing> {
-    let mut tickers = draw_unique_tickers(count, rng);
+/// `count >= 2`. The `fixed` tickers (e.g. `AAPL`, so a sample answers the
+/// questions people ask of the real data) are among them; the rest are drawn.
+pub fn plan_listings(
+    count: usize,
+    fixed: &[String],
+    day_count: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Listing> {
+    let mut tickers: Vec<String> = fixed.iter().take(count).cloned().collect();
+    tickers.sort_unstable();
+    tickers.dedup();
+    let drawn = draw_unique_tickers(count - tickers.len(), &tickers, rng);
+    tickers.extend(drawn);
     tickers.sort_unstable();
 
     let mut is_etf = vec![false; count];
@@ -146,7 +159,11 @@ pub fn plan_listings(count: usize, day_count: usize, rng: &mut ChaCha8Rng) -> Ve
         .into_iter()
         .zip(is_etf)
         .map(|(ticker, etf)| {
-            let kind = if etf { AssetKind::Etf } else { AssetKind::Stock };
+            let kind = if etf {
+                AssetKind::Etf
+            } else {
+                AssetKind::Stock
+            };
             draw_listing(ticker, kind, day_count, rng)
         })
         .collect()
@@ -161,7 +178,12 @@ fn etf_count(count: usize) -> usize {
     share.clamp(1, count - 1)
 }
 
-fn draw_listing(ticker: String, kind: AssetKind, day_count: usize, rng: &mut ChaCha8Rng) -> Listing {
+fn draw_listing(
+    ticker: String,
+    kind: AssetKind,
+    day_count: usize,
+    rng: &mut ChaCha8Rng,
+) -> Listing {
     let exchange = match kind {
         AssetKind::Stock => pick_weighted(&STOCK_EXCHANGE_WEIGHTS, rng),
         AssetKind::Etf => pick_weighted(&ETF_EXCHANGE_WEIGHTS, rng),
@@ -192,16 +214,16 @@ fn draw_listing(ticker: String, kind: AssetKind, day_count: usize, rng: &mut Cha
     }
 }
 
-/// `count` distinct tickers in draw order.
-fn draw_unique_tickers(count: usize, rng: &mut ChaCha8Rng) -> Vec<String> {
-    let mut seen = HashSet::with_capacity(count);
+/// `count` distinct tickers in draw order, none of them in `taken`.
+fn draw_unique_tickers(count: usize, taken: &[String], rng: &mut ChaCha8Rng) -> Vec<String> {
+    let mut seen: HashSet<String> = taken.iter().cloned().collect();
     let mut tickers = Vec::with_capacity(count);
     while tickers.len() < count {
         let mut length = pick_weighted(&TICKER_LENGTH_WEIGHTS, rng);
         let mut attempts = 0;
         let ticker = loop {
             let candidate = random_ticker(length, rng);
-            if !seen.contains(&candidate) {
+            if !seen.contains(&candidate) && !RESERVED_FILE_STEMS.contains(&candidate.as_str()) {
                 break candidate;
             }
             attempts += 1;
@@ -242,7 +264,7 @@ mod tests {
     #[test]
     fn tickers_are_unique_sorted_uppercase() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let listings = plan_listings(3_000, 100, &mut rng);
+        let listings = plan_listings(3_000, &[], 100, &mut rng);
         let tickers: Vec<&str> = listings.iter().map(|l| l.ticker.as_str()).collect();
         assert!(tickers.windows(2).all(|pair| pair[0] < pair[1]));
         assert!(tickers
@@ -257,7 +279,7 @@ mod tests {
         assert_eq!(etf_count(3), 1);
         assert_eq!(etf_count(8_000), 2_000);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let listings = plan_listings(2, 10, &mut rng);
+        let listings = plan_listings(2, &[], 10, &mut rng);
         assert!(listings.iter().any(|l| l.kind == AssetKind::Etf));
         assert!(listings.iter().any(|l| l.kind == AssetKind::Stock));
     }
@@ -265,7 +287,7 @@ mod tests {
     #[test]
     fn nasdaq_only_fields_follow_the_exchange() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        for listing in plan_listings(500, 10, &mut rng) {
+        for listing in plan_listings(500, &[], 10, &mut rng) {
             let nasdaq = listing.exchange == Exchange::Nasdaq;
             assert_eq!(listing.market_category == " ", !nasdaq);
             assert_eq!(listing.financial_status.is_empty(), !nasdaq);

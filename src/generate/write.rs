@@ -1,25 +1,31 @@
 //! Writing one symbol's price file, byte for byte in the Kaggle layout.
 //!
-//! Rows are streamed: each is encoded into one reused line buffer and handed
-//! to a `BufWriter`, so memory stays bounded by one row plus the buffer and
-//! no row allocates (only the rare malformed-date defect formats a string).
+//! Rows are streamed: they are encoded straight into a chunk buffer that goes
+//! to the file whenever it fills, so memory stays bounded by the chunk and no
+//! row allocates (only the rare malformed-date defect formats a string).
+//! Floats go through a [`FloatTextCache`], because quotes recur and
+//! formatting them is the dominant cost. A [`PriceFileWriter`] owns both and
+//! is reused from file to file, so that per-file setup stays cheap.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use chrono::Datelike;
 
 use super::calendar::TradingDays;
 use super::dirt::{self, Defect, DefectKind};
-use super::pyfloat::{push_python_float, push_u64};
+use super::pyfloat::{push_u64, FloatTextCache};
 use super::walk::DailyBar;
 
 /// Header of every price file, exactly as in the dataset.
 pub const PRICE_HEADER: &str = "Date,Open,High,Low,Close,Adj Close,Volume\n";
 
-/// Capacity of each file's write buffer.
-const WRITE_BUFFER_BYTES: usize = 128 * 1024;
+/// Encoded bytes collected before each write to the file.
+const CHUNK_BYTES: usize = 128 * 1024;
+
+/// Room for the longest row (seven fields of at most 25 bytes each).
+const MAX_ROW_BYTES: usize = 256;
 
 /// What writing one price file produced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,49 +50,80 @@ impl std::ops::Add for FileStats {
     }
 }
 
-/// Writes the header and one row per bar to `path`, the first bar dated on
-/// session `first_day` of `days`. `defects` must be sorted by row.
-pub fn write_price_file(
-    path: &Path,
-    days: &TradingDays,
-    first_day: usize,
-    bars: impl Iterator<Item = DailyBar>,
-    defects: &[Defect],
-) -> io::Result<FileStats> {
-    let file = File::create(path).map_err(|error| with_path(error, path))?;
-    let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
-    let mut stats = FileStats::default();
-    let mut line = Vec::with_capacity(160);
-    let mut pending_defects = defects.iter().peekable();
+/// Reusable scratch state for writing price files: the chunk buffer and the
+/// float-text cache. Keep one per worker thread.
+pub struct PriceFileWriter {
+    chunk: Vec<u8>,
+    floats: FloatTextCache,
+}
 
-    writer
-        .write_all(PRICE_HEADER.as_bytes())
-        .map_err(|error| with_path(error, path))?;
-    stats.bytes += PRICE_HEADER.len() as u64;
-    for (row, bar) in bars.enumerate() {
-        let day = first_day + row;
-        let defect = pending_defects.next_if(|defect| defect.row == row).map(|defect| defect.kind);
-        line.clear();
-        match defect {
-            Some(DefectKind::MalformedDate) => {
-                let date = dirt::malformed_date(days.date(day).year(), row);
-                encode_row(&mut line, &date, &bar, defect);
-            }
-            _ => encode_row(&mut line, days.label(day), &bar, defect),
+impl Default for PriceFileWriter {
+    fn default() -> Self {
+        PriceFileWriter {
+            chunk: Vec::with_capacity(CHUNK_BYTES + MAX_ROW_BYTES),
+            floats: FloatTextCache::default(),
         }
-        writer
-            .write_all(&line)
-            .map_err(|error| with_path(error, path))?;
-        stats.rows += 1;
-        stats.bytes += line.len() as u64;
-        stats.defective_rows += u64::from(defect.is_some());
     }
-    writer.flush().map_err(|error| with_path(error, path))?;
-    Ok(stats)
+}
+
+impl PriceFileWriter {
+    /// Writes the header and one row per bar to `path`, the first bar dated
+    /// on session `first_day` of `days`. `defects` must be sorted by row.
+    pub fn write(
+        &mut self,
+        path: &Path,
+        days: &TradingDays,
+        first_day: usize,
+        bars: impl Iterator<Item = DailyBar>,
+        defects: &[Defect],
+    ) -> io::Result<FileStats> {
+        let mut file = File::create(path).map_err(|error| with_path(error, path))?;
+        let PriceFileWriter { chunk, floats } = self;
+        let mut stats = FileStats::default();
+        let mut pending_defects = defects.iter().peekable();
+
+        chunk.clear();
+        chunk.extend_from_slice(PRICE_HEADER.as_bytes());
+        for (row, bar) in bars.enumerate() {
+            let day = first_day + row;
+            let defect = pending_defects
+                .next_if(|defect| defect.row == row)
+                .map(|defect| defect.kind);
+            match defect {
+                Some(DefectKind::MalformedDate) => {
+                    let date = dirt::malformed_date(days.date(day).year(), row);
+                    encode_row(chunk, floats, &date, &bar, defect);
+                }
+                _ => encode_row(chunk, floats, days.label(day), &bar, defect),
+            }
+            stats.rows += 1;
+            stats.defective_rows += u64::from(defect.is_some());
+            if chunk.len() >= CHUNK_BYTES {
+                stats.bytes += write_chunk(&mut file, chunk, path)?;
+            }
+        }
+        stats.bytes += write_chunk(&mut file, chunk, path)?;
+        Ok(stats)
+    }
+}
+
+/// Writes out and empties `chunk`, returning how many bytes it held.
+fn write_chunk(file: &mut File, chunk: &mut Vec<u8>, path: &Path) -> io::Result<u64> {
+    file.write_all(chunk)
+        .map_err(|error| with_path(error, path))?;
+    let written = chunk.len() as u64;
+    chunk.clear();
+    Ok(written)
 }
 
 /// Appends `date,open,high,low,close,adj_close,volume\n`, altered by `defect`.
-fn encode_row(line: &mut Vec<u8>, date: &str, bar: &DailyBar, defect: Option<DefectKind>) {
+fn encode_row(
+    line: &mut Vec<u8>,
+    floats: &mut FloatTextCache,
+    date: &str,
+    bar: &DailyBar,
+    defect: Option<DefectKind>,
+) {
     line.extend_from_slice(date.as_bytes());
     if defect == Some(DefectKind::EmptyFields) {
         line.extend_from_slice(b",,,,,,\n");
@@ -105,14 +142,14 @@ fn encode_row(line: &mut Vec<u8>, date: &str, bar: &DailyBar, defect: Option<Def
 
     for price in [open, high, low] {
         line.push(b',');
-        push_python_float(line, price);
+        floats.push(line, price);
     }
     line.push(b',');
     if defect != Some(DefectKind::MissingClose) {
-        push_python_float(line, bar.close);
+        floats.push(line, bar.close);
     }
     line.push(b',');
-    push_python_float(line, bar.adj_close);
+    floats.push(line, bar.adj_close);
     line.push(b',');
     match defect {
         Some(DefectKind::ZeroVolume) => line.push(b'0'),
