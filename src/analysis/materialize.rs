@@ -25,6 +25,9 @@ use crate::error::Error;
 use crate::job::{Analysis, Materialize};
 use crate::table::{Column, Table};
 
+/// Result rows as text cells, as [`Table::rows`] holds them.
+type Rows = Vec<Vec<Option<String>>>;
+
 /// What materializing did.
 #[derive(Debug)]
 pub struct Outcome {
@@ -261,7 +264,7 @@ fn append(
     sql: &str,
     columns: &[Column],
     fetch: bool,
-) -> Result<(u64, Option<Vec<Vec<Option<String>>>>), Failure> {
+) -> Result<(u64, Option<Rows>), Failure> {
     let stored = relation_columns(conn, target)?;
     if stored != columns {
         let list = |cs: &[Column]| {
