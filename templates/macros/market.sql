@@ -15,9 +15,12 @@
   restricts which rows feed the recursion (the rows being computed).
 -#}
 
+{#- The aggregates run over numeric: PostgreSQL slides a numeric window by adding the
+    new value and removing the old one (exactly), while float8 windows are summed
+    again for every row (about 2.5x slower for sma200). Results are float8. -#}
 {% macro rolling(func, column, n) -%}
 CASE WHEN count({{ column|ident }}) OVER (w ROWS BETWEEN {{ n - 1 }} PRECEDING AND CURRENT ROW) = {{ n }}
-     THEN {{ func|ident }}({{ column|ident }}) OVER (w ROWS BETWEEN {{ n - 1 }} PRECEDING AND CURRENT ROW) END
+     THEN ({{ func|ident }}({{ column|ident }}::numeric) OVER (w ROWS BETWEEN {{ n - 1 }} PRECEDING AND CURRENT ROW))::float8 END
 {%- endmacro %}
 
 {#- Simple moving average of the last n values. -#}
