@@ -19,6 +19,8 @@ mod it {
     mod analysis_dag;
     /// Dialect helpers give identical numbers with and without TimescaleDB.
     mod dialect;
+    /// Every value type and injection attempts, end to end through PostgreSQL.
+    mod escaping;
     /// The indicator library against an independent computation; incremental runs.
     mod indicators;
 }
