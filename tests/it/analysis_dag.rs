@@ -246,3 +246,37 @@ fn incremental_analyses_need_a_time_column() {
     assert!(err.contains("needs `time_column`"), "{err}");
     assert!(err.contains("jobs/bad.toml:5:"), "{err}");
 }
+
+#[test]
+fn a_failing_materialization_names_the_analysis_and_keeps_the_old_table() {
+    let db = TestDb::new();
+    let p = project();
+    p.runner(Some(&db), &["run", "jobs/dag.toml", "--select", "latest"])
+        .expect_code(0);
+    p.write(
+        "templates/dag/latest.sql",
+        "SELECT symbol, max(day) AS day\nFROM daily_prices\nGROUP BY symbol\nHAVING 1 / (count(*) - count(*)) = 1",
+    );
+    let err = p
+        .runner(
+            Some(&db),
+            &[
+                "run",
+                "jobs/dag.toml",
+                "--skip-ingest",
+                "--select",
+                "latest",
+            ],
+        )
+        .expect_code(1)
+        .stderr();
+    assert!(
+        err.contains("analysis `latest` failed: division by zero"),
+        "{err}"
+    );
+    // The failed rebuild changed nothing.
+    assert_eq!(
+        db.lines("SELECT symbol FROM analytics.latest ORDER BY symbol"),
+        ["AAA", "BBB", "ETF1"]
+    );
+}
