@@ -58,6 +58,10 @@ pub struct CheckArgs {
     /// Variable overrides applied to every file.
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+    /// Do not contact the database (by default the analyses are also planned by the
+    /// job's database when it is reachable).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,4 +15,12 @@ mod it {
     mod ingest;
     /// The shipped analyses against hand-computed values.
     mod analyses;
+    /// Materialized analyses, ref(), dependency order, --select, cycles, live check.
+    mod analysis_dag;
+    /// Dialect helpers give identical numbers with and without TimescaleDB.
+    mod dialect;
+    /// Every value type and injection attempts, end to end through PostgreSQL.
+    mod escaping;
+    /// The indicator library against an independent computation; incremental runs.
+    mod indicators;
 }

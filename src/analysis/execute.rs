@@ -4,7 +4,8 @@
 //! back, as the body of a temporary view: that gives the result's column names and
 //! types even when it has no rows, refuses anything but a query (views cannot hold
 //! `INSERT`/`DELETE`, not even in a `WITH`), and leaves nothing behind. Cells come back
-//! as PostgreSQL's own text, so CSV output is exact.
+//! as PostgreSQL's own text, so CSV output is exact. The helpers here are shared with
+//! `materialize`, which keeps a result in the `analytics` schema instead.
 
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
@@ -15,7 +16,7 @@ use crate::error::Error;
 use crate::table::{Column, Table};
 
 const VIEW: &str = "runner_result";
-const VIEW_PREFIX: &str = "CREATE TEMPORARY VIEW runner_result AS\n";
+pub(crate) const VIEW_PREFIX: &str = "CREATE TEMPORARY VIEW runner_result AS\n";
 
 #[derive(QueryableByName)]
 struct ColumnRow {
@@ -39,27 +40,9 @@ struct CellsRow {
 pub fn query_table(conn: &mut PgConnection, name: &str, sql: &str) -> Result<Table, Error> {
     let mut result = None;
     let outcome = conn.transaction::<(), DieselError, _>(|conn| {
-        diesel::sql_query(format!("{VIEW_PREFIX}{sql}")).execute(conn)?;
-        let columns: Vec<ColumnRow> = diesel::sql_query(format!(
-            "SELECT attname::text AS name, format_type(atttypid, atttypmod) AS sql_type \
-             FROM pg_attribute WHERE attrelid = 'pg_temp.{VIEW}'::regclass \
-             AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
-        ))
-        .load(conn)?;
-        let cells = columns
-            .iter()
-            .map(|c| format!("{}::text", quote::ident(&c.name)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let rows: Vec<CellsRow> = if columns.is_empty() {
-            Vec::new()
-        } else {
-            diesel::sql_query(format!("SELECT ARRAY[{cells}]::text[] AS cells FROM {VIEW}")).load(conn)?
-        };
-        result = Some(Table {
-            columns: columns.into_iter().map(|c| Column { name: c.name, sql_type: c.sql_type }).collect(),
-            rows: rows.into_iter().map(|r| r.cells).collect(),
-        });
+        let columns = query_columns(conn, sql)?;
+        let rows = load_cells(conn, &columns, "", VIEW)?;
+        result = Some(Table { columns, rows });
         // Always roll back: the view (and anything else) must not outlive the query.
         Err(DieselError::RollbackTransaction)
     });
@@ -70,8 +53,54 @@ pub fn query_table(conn: &mut PgConnection, name: &str, sql: &str) -> Result<Tab
     }
 }
 
-/// `analysis `x` failed: <message>` plus the SQL line the server points at.
+/// The result columns of query `sql`, found by making it the body of a temporary view
+/// (which also refuses anything that is not a query). The view stays until the
+/// transaction ends; call inside one. Errors point into `sql` via [`sql_error`].
+pub fn query_columns(conn: &mut PgConnection, sql: &str) -> Result<Vec<Column>, DieselError> {
+    diesel::sql_query(format!("{VIEW_PREFIX}{sql}")).execute(conn)?;
+    relation_columns(conn, &format!("pg_temp.{VIEW}"))
+}
+
+/// Drop the view [`query_columns`] made, so the next query of the transaction can use it.
+pub fn drop_query_view(conn: &mut PgConnection) -> Result<(), DieselError> {
+    diesel::sql_query(format!("DROP VIEW pg_temp.{VIEW}")).execute(conn).map(drop)
+}
+
+/// The columns of relation `relation` (a name PostgreSQL resolves, quoted as needed).
+pub fn relation_columns(conn: &mut PgConnection, relation: &str) -> Result<Vec<Column>, DieselError> {
+    let columns: Vec<ColumnRow> = diesel::sql_query(format!(
+        "SELECT attname::text AS name, format_type(atttypid, atttypmod) AS sql_type \
+         FROM pg_attribute WHERE attrelid = {}::regclass \
+         AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        quote::literal(relation)
+    ))
+    .load(conn)?;
+    Ok(columns.into_iter().map(|c| Column { name: c.name, sql_type: c.sql_type }).collect())
+}
+
+/// Every row of `relation` (after the optional `WITH …` in `with`) as text cells.
+pub fn load_cells(conn: &mut PgConnection, columns: &[Column], with: &str, relation: &str) -> Result<Vec<Vec<Option<String>>>, DieselError> {
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cells = columns
+        .iter()
+        .map(|c| format!("{}::text", quote::ident(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows: Vec<CellsRow> = diesel::sql_query(format!("{with}SELECT ARRAY[{cells}]::text[] AS cells FROM {relation}")).load(conn)?;
+    Ok(rows.into_iter().map(|r| r.cells).collect())
+}
+
+/// `analysis `x` failed: <message>` plus the SQL line the server points at, for a
+/// statement that was `sql` behind [`VIEW_PREFIX`] (as [`query_columns`] sends it).
 pub fn sql_error(name: &str, sql: &str, e: &DieselError) -> Error {
+    sql_error_after(name, sql, e, Some(VIEW_PREFIX.chars().count()))
+}
+
+/// As [`sql_error`], for a statement holding `sql` after `prefix` characters (`None`:
+/// the statement does not start with it, so no excerpt).
+pub fn sql_error_after(name: &str, sql: &str, e: &DieselError, prefix: Option<usize>) -> Error {
     let mut message = format!("analysis `{name}` failed: {}", e.to_string().trim());
     if let DieselError::DatabaseError(_, info) = e {
         if let Some(detail) = info.details() {
@@ -80,9 +109,9 @@ pub fn sql_error(name: &str, sql: &str, e: &DieselError) -> Error {
         if let Some(hint) = info.hint() {
             message.push_str(&format!("\n  hint: {hint}"));
         }
-        if let Some(position) = info.statement_position() {
+        if let (Some(position), Some(prefix)) = (info.statement_position(), prefix) {
             // The server counts characters from 1 in the statement it was sent.
-            let offset = usize::try_from(position - 1).unwrap_or(0).saturating_sub(VIEW_PREFIX.chars().count());
+            let offset = usize::try_from(position - 1).unwrap_or(0).saturating_sub(prefix);
             message.push_str(&excerpt(sql, offset));
         }
     }

@@ -1,10 +1,19 @@
-//! Analyses: templates rendered to SQL (`env`, `render`) and run (`execute`, the only
-//! place SQL text is executed). Independent analyses run in parallel over the pool.
+//! Analyses: templates rendered to SQL (`env`, `render`, `refs`), ordered by their
+//! dependencies (`dag`) and run (`execute` for queries, `materialize` for results kept in
+//! the `analytics` schema: the only places SQL text is executed). Analyses of one
+//! dependency level run in parallel over the pool; `validate` checks them all against a
+//! live database without changing it; `functions` holds runner's SQL helpers.
 
+pub mod dag;
 pub mod env;
 pub mod execute;
+pub mod functions;
+pub mod materialize;
+pub mod refs;
 pub mod render;
+pub mod validate;
 
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -13,7 +22,7 @@ use rayon::prelude::*;
 use self::env::Dialect;
 use crate::db::{Capabilities, Pool};
 use crate::error::{suggest, Diagnostic, Diagnostics, Error, Result};
-use crate::job::{Analysis, Job};
+use crate::job::{Analysis, Job, Materialize};
 use crate::table::Table;
 
 /// An analysis with its rendered SQL.
@@ -21,6 +30,10 @@ use crate::table::Table;
 pub struct Rendered {
     pub analysis: Analysis,
     pub sql: String,
+    /// Declared dependencies and the analyses its template `ref`s, sorted.
+    pub depends: Vec<String>,
+    /// Rendered for appending to an existing incremental table (`is_incremental`).
+    pub incremental: bool,
 }
 
 /// An analysis with its result.
@@ -30,6 +43,8 @@ pub struct Executed {
     pub sql: String,
     pub table: Table,
     pub elapsed: Duration,
+    /// Rows written into the analysis's `analytics` relation (materialized tables only).
+    pub written: Option<u64>,
 }
 
 /// The dialect the templates render for.
@@ -64,34 +79,105 @@ pub fn selected<'a>(job: &'a Job, select: &[String]) -> Result<Vec<&'a Analysis>
         .collect())
 }
 
-/// Render the selected analyses for `dialect` and `as_of`.
-pub fn render_all(job: &Job, analyses: &[&Analysis], dialect: Dialect, as_of: Option<NaiveDate>) -> Result<Vec<Rendered>> {
-    let env = env::environment(&job.templates_dir, dialect);
-    let ctx = render::context(job, as_of, dialect == Dialect::Timescale);
+/// Which analyses' incremental tables already exist: those render with
+/// `is_incremental = true` and append. Empty for a first run or without a database.
+pub type Existing = BTreeSet<String>;
+
+/// Render the selected analyses (all when `select` is empty) and everything they depend
+/// on, and cut them into dependency levels (see [`dag`]), each level in job order.
+///
+/// # Errors
+/// Config errors for template problems (file and line), unknown names and cycles.
+pub fn plan(job: &Job, select: &[String], dialect: Dialect, as_of: Option<NaiveDate>, existing: &Existing) -> Result<Vec<Vec<Rendered>>> {
+    let recorder = refs::Recorder::default();
+    let mut env = env::environment(&job.templates_dir, dialect);
+    refs::add_ref_function(&mut env, job, recorder.clone());
+    let base = render::context(job, as_of, dialect == Dialect::Timescale);
+    let by_name: HashMap<&str, &Analysis> = job.analyses.iter().map(|a| (a.name.as_str(), a)).collect();
+    let mut queue: Vec<&Analysis> = selected(job, select)?;
+    let mut rendered: HashMap<String, Rendered> = HashMap::new();
     let mut problems = Diagnostics::default();
-    let mut rendered = Vec::new();
-    for analysis in analyses {
-        match render::render(&env, &job.templates_dir, analysis, &ctx) {
-            Ok(sql) => rendered.push(Rendered { analysis: (*analysis).clone(), sql }),
-            Err(Error::Config(d)) => problems.0.extend(d.0),
-            Err(e) => return Err(e),
+    while let Some(analysis) = queue.pop() {
+        if rendered.contains_key(&analysis.name) {
+            continue;
         }
+        let incremental = analysis.materialize == Some(Materialize::Incremental) && existing.contains(&analysis.name);
+        let ctx = minijinja::context! {
+            this => minijinja::Value::from_safe_string(refs::relation(&analysis.name)),
+            is_incremental => incremental,
+            ..base.clone()
+        };
+        recorder.take();
+        let sql = match render::render(&env, &job.templates_dir, analysis, &ctx) {
+            Ok(sql) => sql,
+            Err(Error::Config(d)) => {
+                problems.0.extend(d.0);
+                String::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let mut depends: BTreeSet<String> = recorder.take();
+        depends.extend(analysis.depends_on.iter().cloned());
+        queue.extend(depends.iter().filter_map(|d| by_name.get(d.as_str()).copied()));
+        let depends = depends.into_iter().collect();
+        rendered.insert(analysis.name.clone(), Rendered { analysis: analysis.clone(), sql, depends, incremental });
     }
     problems.into_result()?;
-    Ok(rendered)
+    // Job order, so levels (and reports) list analyses as the job file does.
+    let mut ordered: Vec<Rendered> = job.analyses.iter().filter_map(|a| rendered.remove(&a.name)).collect();
+    let nodes: Vec<(String, Vec<String>)> = ordered.iter().map(|r| (r.analysis.name.clone(), r.depends.clone())).collect();
+    let levels = dag::levels(&nodes).map_err(|cycle| {
+        Error::config(
+            Diagnostic::new(format!("analyses depend on each other in a cycle: {}", cycle.join(" -> ")))
+                .key(format!("analysis.{}.depends_on", cycle.first().map_or("", String::as_str)))
+                .help("a dependency comes from `depends_on` or from `ref('…')` in the template; remove one"),
+        )
+    })?;
+    let mut slots: Vec<Option<Rendered>> = ordered.drain(..).map(Some).collect();
+    Ok(levels
+        .into_iter()
+        .map(|level| level.into_iter().filter_map(|i| slots[i].take()).collect())
+        .collect())
 }
 
-/// Run rendered analyses, in parallel over the pool; results keep the input order.
-pub fn run_all(pool: &Pool, rendered: Vec<Rendered>) -> Result<Vec<Executed>> {
-    rendered
-        .into_par_iter()
-        .map(|r| {
-            let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
-            let started = Instant::now();
-            let table = execute::query_table(&mut conn, &r.analysis.name, &r.sql)?;
-            let elapsed = started.elapsed();
-            tracing::info!(analysis = %r.analysis.name, rows = table.rows.len(), ms = elapsed.as_millis() as u64, "analysis done");
-            Ok(Executed { analysis: r.analysis, sql: r.sql, table, elapsed })
-        })
-        .collect()
+/// Render the selected analyses and their dependencies for `dialect` and `as_of`, in an
+/// order that runs dependencies first.
+///
+/// # Errors
+/// As [`plan`].
+pub fn render_all(job: &Job, analyses: &[&Analysis], dialect: Dialect, as_of: Option<NaiveDate>) -> Result<Vec<Rendered>> {
+    let names: Vec<String> = analyses.iter().map(|a| a.name.clone()).collect();
+    Ok(plan(job, &names, dialect, as_of, &Existing::new())?.into_iter().flatten().collect())
+}
+
+/// Run the planned levels in turn, each level's analyses in parallel over the pool.
+/// Results come back in job order.
+///
+/// # Errors
+/// The first failing analysis (named, with the SQL it points at); later levels do not run.
+pub fn run_all(pool: &Pool, levels: Vec<Vec<Rendered>>, job: &Job) -> Result<Vec<Executed>> {
+    let mut executed = Vec::new();
+    for level in levels {
+        let done: Vec<Executed> = level.into_par_iter().map(|r| run_one(pool, r)).collect::<Result<_>>()?;
+        executed.extend(done);
+    }
+    let position = |name: &str| job.analyses.iter().position(|a| a.name == name);
+    executed.sort_by_key(|e| position(&e.analysis.name));
+    Ok(executed)
+}
+
+fn run_one(pool: &Pool, r: Rendered) -> Result<Executed> {
+    let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let started = Instant::now();
+    let (table, written) = match r.analysis.materialize {
+        None => (execute::query_table(&mut conn, &r.analysis.name, &r.sql)?, None),
+        Some(kind) => {
+            let fetch = !r.analysis.outputs.is_empty();
+            let outcome = materialize::materialize(&mut conn, &r.analysis, kind, &r.sql, fetch)?;
+            (outcome.table, Some(outcome.written))
+        }
+    };
+    let elapsed = started.elapsed();
+    tracing::info!(analysis = %r.analysis.name, rows = table.rows.len(), written, ms = elapsed.as_millis() as u64, "analysis done");
+    Ok(Executed { analysis: r.analysis, sql: r.sql, table, elapsed, written })
 }

@@ -31,12 +31,17 @@ pub struct AnalysisSummary {
     pub name: String,
     pub rows: usize,
     pub millis: u64,
+    /// Rows written into `analytics.<name>` (materialized tables only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written: Option<u64>,
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
     let job = job::load(&args.job.job, &args.job.vars)?;
     // Fail on a bad --select before touching the database.
     analysis::selected(&job, &args.select)?;
+    // …and on template errors and dependency cycles.
+    analysis::plan(&job, &args.select, analysis::env::Dialect::Postgres, job.as_of, &analysis::Existing::new())?;
     let options = IngestOptions::default();
     let (pool, caps) = super::prepare_database(&job.database_url, options.workers as u32 + 1)?;
     let _lock = db::lock::acquire(&job.database_url)?;
@@ -69,9 +74,15 @@ fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options:
         Some(d) => Some(d),
         None => latest_day(&mut conn)?,
     };
-    let selected = analysis::selected(job, &args.select)?;
-    let rendered = analysis::render_all(job, &selected, analysis::dialect(caps), as_of)?;
-    let executed = analysis::run_all(pool, rendered)?;
+    analysis::functions::install(&mut conn)?;
+    // Incremental analyses whose table exists append to it.
+    let existing: analysis::Existing = analysis::materialize::existing(&mut conn)?
+        .into_iter()
+        .filter(|(_, kind)| kind == "r")
+        .map(|(name, _)| name)
+        .collect();
+    let levels = analysis::plan(job, &args.select, analysis::dialect(caps), as_of, &existing)?;
+    let executed = analysis::run_all(pool, levels, job)?;
     let report_dir = job
         .report
         .dir
@@ -91,6 +102,7 @@ fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options:
                 name: e.analysis.name.clone(),
                 rows: e.table.rows.len(),
                 millis: e.elapsed.as_millis() as u64,
+                written: e.written,
             })
             .collect(),
         report_dir: report_dir.clone(),

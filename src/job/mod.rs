@@ -6,5 +6,5 @@ pub mod spec;
 pub mod vars;
 
 pub use plan::{load, Analysis, IngestSource, Job, ReportSettings, DEFAULT_DATABASE_URL};
-pub use spec::{OutputFormat, SourceKind};
+pub use spec::{Materialize, OutputFormat, SourceKind};
 pub use vars::{VarValue, Vars};

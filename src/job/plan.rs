@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use toml::Spanned;
 
-use super::spec::{JobSpec, OutputFormat, SourceKind};
+use super::spec::{JobSpec, Materialize, OutputFormat, SourceKind};
 use super::vars::{self, Vars};
 use crate::error::{suggest, Diagnostic, Diagnostics, Error, Location, Result};
 use crate::report::ChartSpec;
@@ -73,6 +73,14 @@ pub struct Analysis {
     pub template: String,
     pub outputs: Vec<OutputFormat>,
     pub charts: Vec<ChartSpec>,
+    /// Whether (and how) the result is kept in `analytics.<name>`.
+    pub materialize: Option<Materialize>,
+    /// Declared dependencies; `ref('…')` in the template adds more when rendered.
+    pub depends_on: Vec<String>,
+    /// Incremental: the column whose newer values are appended.
+    pub time_column: Option<String>,
+    /// Incremental: the columns identifying a row.
+    pub unique_key: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -334,15 +342,86 @@ impl Planner<'_> {
                     self.problem(Diagnostic::new(message).key(format!("analysis.{name}.chart")));
                 }
             }
+            let materialize = a.materialize.as_ref().map(|m| *m.get_ref());
+            self.check_incremental(a, &name, materialize);
             analyses.push(Analysis {
                 name,
                 description: a.description.clone(),
                 template,
                 outputs: a.outputs.clone().unwrap_or_else(|| report.formats.clone()),
                 charts: a.chart.clone(),
+                materialize,
+                depends_on: a.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
+                time_column: a.time_column.as_ref().map(|t| t.get_ref().clone()),
+                unique_key: a.unique_key.clone(),
             });
         }
+        self.check_depends_on(spec, &seen);
         analyses
+    }
+
+    /// `time_column` and `unique_key` belong to incremental analyses, which need both.
+    fn check_incremental(&mut self, a: &super::spec::AnalysisSpec, name: &str, materialize: Option<Materialize>) {
+        let key = format!("analysis.{name}.materialize");
+        let incremental = materialize == Some(Materialize::Incremental);
+        match (&a.time_column, incremental) {
+            (None, true) => {
+                let mut d = Diagnostic::new(format!(
+                    "incremental analysis `{name}` needs `time_column` (the column whose newer values are appended)"
+                ))
+                .key(key.clone());
+                if let Some(m) = &a.materialize {
+                    d = d.at(self.at(m));
+                }
+                self.problem(d);
+            }
+            (Some(t), false) => {
+                let loc = self.at(t);
+                self.problem(
+                    Diagnostic::new("`time_column` only applies to `materialize = \"incremental\"`")
+                        .at(loc)
+                        .key(format!("analysis.{name}.time_column")),
+                );
+            }
+            (Some(t), true) if !a.unique_key.is_empty() && !a.unique_key.contains(t.get_ref()) => {
+                let loc = self.at(t);
+                self.problem(
+                    Diagnostic::new(format!("`unique_key` must include the time column `{}`", t.get_ref()))
+                        .at(loc)
+                        .key(format!("analysis.{name}.unique_key")),
+                );
+            }
+            _ => {}
+        }
+        if !a.unique_key.is_empty() && !incremental {
+            self.problem(
+                Diagnostic::new("`unique_key` only applies to `materialize = \"incremental\"`")
+                    .key(format!("analysis.{name}.unique_key")),
+            );
+        }
+    }
+
+    /// Every name in `depends_on` is an analysis of this job.
+    fn check_depends_on(&mut self, spec: &JobSpec, names: &HashSet<String>) {
+        for a in &spec.analysis {
+            for dep in &a.depends_on {
+                if names.contains(dep.get_ref()) {
+                    continue;
+                }
+                let loc = self.at(dep);
+                let mut d = Diagnostic::new(format!(
+                    "analysis `{}` depends on `{}`, which this job does not define",
+                    a.name.get_ref(),
+                    dep.get_ref()
+                ))
+                .at(loc)
+                .key(format!("analysis.{}.depends_on", a.name.get_ref()));
+                if let Some(s) = suggest(dep.get_ref(), names.iter().map(String::as_str)) {
+                    d = d.help(format!("did you mean `{s}`?"));
+                }
+                self.problem(d);
+            }
+        }
     }
 }
 

@@ -61,6 +61,29 @@ pub struct AnalysisSpec {
     pub outputs: Option<Vec<OutputFormat>>,
     #[serde(default)]
     pub chart: Vec<ChartSpec>,
+    /// Also write the result into `analytics.<name>` for later analyses (`ref('name')`).
+    pub materialize: Option<Spanned<Materialize>>,
+    /// Analyses that must run first (besides those found through `ref('…')`).
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    /// Incremental only: the result column whose newer values are appended.
+    pub time_column: Option<Spanned<String>>,
+    /// Incremental only: the columns that identify a row (the time column among them);
+    /// they get a unique index, and the others partition the watermark (per symbol, say).
+    #[serde(default)]
+    pub unique_key: Vec<String>,
+}
+
+/// How an analysis keeps its result in the database.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Materialize {
+    /// Rebuilt on every run, swapped in within one transaction.
+    Table,
+    /// A view: always current, computed when read.
+    View,
+    /// Created on the first run; later runs append only rows newer than the table holds.
+    Incremental,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

@@ -1,0 +1,315 @@
+//! Keeping an analysis's result in `analytics.<name>` so later analyses (`ref('name')`)
+//! and reports reuse it. Every kind is safe to re-run and changes the relation in one
+//! transaction, so readers see the old result or the new one, never a half-built one:
+//!
+//! * `table`: rebuilt every run. When the columns are unchanged the rows are replaced in
+//!   place (`DELETE` + `INSERT`), which keeps views that depend on it; otherwise the new
+//!   table is built under a temporary name and swapped in.
+//! * `view`: `CREATE OR REPLACE VIEW`, recreated when its columns changed.
+//! * `incremental`: created on the first run (with a unique index on `unique_key`);
+//!   later runs append only rows newer than what the table holds: per partition (the
+//!   `unique_key` columns other than `time_column`, e.g. per symbol) when there is one,
+//!   else overall. Re-running with no new data appends nothing.
+//!
+//! The query is first made the body of a temporary view, which refuses anything but a
+//! query and gives its columns before any write.
+
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel::sql_types::Text;
+
+use super::execute::{self, drop_query_view, load_cells, query_columns, relation_columns};
+use super::refs::{relation, SCHEMA};
+use crate::db::quote;
+use crate::error::Error;
+use crate::job::{Analysis, Materialize};
+use crate::table::{Column, Table};
+
+/// Result rows as text cells, as [`Table::rows`] holds them.
+type Rows = Vec<Vec<Option<String>>>;
+
+/// What materializing did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The relation's rows (table, view) or the rows appended (incremental); only the
+    /// columns when not fetched.
+    pub table: Table,
+    /// Rows written (0 for a view).
+    pub written: u64,
+}
+
+/// Why a materialization failed: a statement (with where `sql` starts in it), or a
+/// plain message.
+enum Failure {
+    Sql {
+        error: DieselError,
+        prefix: Option<usize>,
+    },
+    Plain(String),
+}
+
+impl From<DieselError> for Failure {
+    fn from(error: DieselError) -> Self {
+        Failure::Sql {
+            error,
+            prefix: None,
+        }
+    }
+}
+
+/// Run `statement`, which holds the analysis SQL right after `prefix`.
+fn run_with_sql(
+    conn: &mut PgConnection,
+    prefix: &str,
+    sql: &str,
+    suffix: &str,
+) -> Result<usize, Failure> {
+    diesel::sql_query(format!("{prefix}{sql}{suffix}"))
+        .execute(conn)
+        .map_err(|error| Failure::Sql {
+            error,
+            prefix: Some(prefix.chars().count()),
+        })
+}
+
+#[derive(QueryableByName)]
+struct KindRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+}
+
+/// The relations in the analytics schema with their `relkind` (`r` table, `v` view, …).
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub fn existing(conn: &mut PgConnection) -> Result<Vec<(String, String)>, Error> {
+    let rows: Vec<KindRow> = diesel::sql_query(format!(
+        "SELECT c.relname::text AS name, c.relkind::text AS kind FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {}",
+        quote::literal(SCHEMA)
+    ))
+    .load(conn)
+    .map_err(crate::db::db_error("listing the analytics schema"))?;
+    Ok(rows.into_iter().map(|r| (r.name, r.kind)).collect())
+}
+
+fn relkind(conn: &mut PgConnection, name: &str) -> Result<Option<String>, DieselError> {
+    let rows: Vec<KindRow> = diesel::sql_query(format!(
+        "SELECT c.relname::text AS name, c.relkind::text AS kind FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {}",
+        quote::literal(SCHEMA),
+        quote::literal(name)
+    ))
+    .load(conn)?;
+    Ok(rows.into_iter().next().map(|r| r.kind))
+}
+
+/// `TABLE`, `VIEW`, … for `DROP`, from a `relkind`.
+fn drop_keyword(kind: &str) -> &'static str {
+    match kind {
+        "v" => "VIEW",
+        "m" => "MATERIALIZED VIEW",
+        "f" => "FOREIGN TABLE",
+        _ => "TABLE",
+    }
+}
+
+/// Materialize `sql`, the rendered query of `analysis`, as `kind`; with `fetch`, read
+/// back the rows for the reports.
+///
+/// # Errors
+/// A failure naming the analysis and the part of its SQL the server points at; nothing
+/// is changed then.
+pub fn materialize(
+    conn: &mut PgConnection,
+    analysis: &Analysis,
+    kind: Materialize,
+    sql: &str,
+    fetch: bool,
+) -> Result<Outcome, Error> {
+    let name = analysis.name.as_str();
+    let target = relation(name);
+    let outcome = conn.transaction::<Outcome, Failure, _>(|conn| {
+        let columns = query_columns(conn, sql)
+            .map_err(|error| Failure::Sql { error, prefix: Some(execute::VIEW_PREFIX.chars().count()) })?;
+        drop_query_view(conn)?;
+        let existing = relkind(conn, name)?;
+        let (written, appended) = match kind {
+            Materialize::Table => (build_table(conn, name, &target, sql, &columns, existing.as_deref())?, None),
+            Materialize::View => {
+                build_view(conn, &target, sql, existing.as_deref())?;
+                (0, None)
+            }
+            Materialize::Incremental => match existing.as_deref() {
+                None => {
+                    let written = run_with_sql(conn, &format!("CREATE TABLE {target} AS\n"), sql, "")?;
+                    index_incremental(conn, analysis, &target)?;
+                    (written as u64, None)
+                }
+                Some("r") => append(conn, analysis, &target, sql, &columns, fetch)?,
+                Some(other) => {
+                    return Err(Failure::Plain(format!(
+                        "{target} is a {}, not the table an incremental analysis appends to; drop it first",
+                        drop_keyword(other).to_lowercase()
+                    )))
+                }
+            },
+        };
+        let rows = match (fetch, appended) {
+            (_, Some(rows)) => rows,
+            (true, None) => load_cells(conn, &columns, "", &target)?,
+            (false, None) => Vec::new(),
+        };
+        Ok(Outcome { table: Table { columns, rows }, written })
+    });
+    outcome.map_err(|failure| match failure {
+        Failure::Sql { error, prefix } => execute::sql_error_after(name, sql, &error, prefix),
+        Failure::Plain(message) => Error::Message(format!("analysis `{name}` failed: {message}")),
+    })
+}
+
+/// Rebuild a `table` analysis; returns the rows written.
+fn build_table(
+    conn: &mut PgConnection,
+    name: &str,
+    target: &str,
+    sql: &str,
+    columns: &[Column],
+    existing: Option<&str>,
+) -> Result<u64, Failure> {
+    match existing {
+        Some("r") if relation_columns(conn, target)? == columns => {
+            diesel::sql_query(format!("DELETE FROM {target}")).execute(conn)?;
+            Ok(run_with_sql(conn, &format!("INSERT INTO {target}\n"), sql, "")? as u64)
+        }
+        Some(kind) => {
+            let staging = format!("{name}__runner_new");
+            let staging_rel = relation(&staging);
+            diesel::sql_query(format!("DROP TABLE IF EXISTS {staging_rel}")).execute(conn)?;
+            let written = run_with_sql(conn, &format!("CREATE TABLE {staging_rel} AS\n"), sql, "")?;
+            // CASCADE: views built on the old shape cannot survive a change of columns;
+            // those in the job are rebuilt after it, as they depend on it.
+            diesel::sql_query(format!("DROP {} {target} CASCADE", drop_keyword(kind)))
+                .execute(conn)?;
+            diesel::sql_query(format!(
+                "ALTER TABLE {staging_rel} RENAME TO {}",
+                quote::ident(name)
+            ))
+            .execute(conn)?;
+            Ok(written as u64)
+        }
+        None => Ok(run_with_sql(conn, &format!("CREATE TABLE {target} AS\n"), sql, "")? as u64),
+    }
+}
+
+fn build_view(
+    conn: &mut PgConnection,
+    target: &str,
+    sql: &str,
+    existing: Option<&str>,
+) -> Result<(), Failure> {
+    match existing {
+        Some("v") => {
+            // Replacing fails when columns were removed or changed type: then rebuild.
+            let replaced = conn.transaction::<_, DieselError, _>(|c| {
+                diesel::sql_query(format!("CREATE OR REPLACE VIEW {target} AS\n{sql}")).execute(c)
+            });
+            if replaced.is_err() {
+                diesel::sql_query(format!("DROP VIEW {target} CASCADE")).execute(conn)?;
+                run_with_sql(conn, &format!("CREATE VIEW {target} AS\n"), sql, "")?;
+            }
+        }
+        Some(kind) => {
+            diesel::sql_query(format!("DROP {} {target} CASCADE", drop_keyword(kind)))
+                .execute(conn)?;
+            run_with_sql(conn, &format!("CREATE VIEW {target} AS\n"), sql, "")?;
+        }
+        None => {
+            run_with_sql(conn, &format!("CREATE VIEW {target} AS\n"), sql, "")?;
+        }
+    }
+    Ok(())
+}
+
+/// The unique index on `unique_key` (or a plain one on the time column) that keeps the
+/// table honest and makes the "newer than stored" lookup an index probe.
+fn index_incremental(
+    conn: &mut PgConnection,
+    analysis: &Analysis,
+    target: &str,
+) -> Result<(), Failure> {
+    let (unique, columns) = if analysis.unique_key.is_empty() {
+        ("", analysis.time_column.iter().cloned().collect::<Vec<_>>())
+    } else {
+        ("UNIQUE ", analysis.unique_key.clone())
+    };
+    let list = columns
+        .iter()
+        .map(|c| quote::ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let index = quote::ident(&format!("{}_key", analysis.name));
+    diesel::sql_query(format!("CREATE {unique}INDEX {index} ON {target} ({list})"))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Append the rows of `sql` newer than the table holds; returns (rows, their cells).
+fn append(
+    conn: &mut PgConnection,
+    analysis: &Analysis,
+    target: &str,
+    sql: &str,
+    columns: &[Column],
+    fetch: bool,
+) -> Result<(u64, Option<Rows>), Failure> {
+    let stored = relation_columns(conn, target)?;
+    if stored != columns {
+        let list = |cs: &[Column]| {
+            cs.iter()
+                .map(|c| format!("{} {}", c.name, c.sql_type))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Failure::Plain(format!(
+            "its columns changed, so it cannot append to {target}\n  now:    {}\n  stored: {}\n  = help: drop the table to rebuild it from scratch: DROP TABLE {target};",
+            list(columns),
+            list(&stored)
+        )));
+    }
+    let time = analysis.time_column.as_deref().unwrap_or_default();
+    if !columns.iter().any(|c| c.name == time) {
+        return Err(Failure::Plain(format!(
+            "its result has no column `{time}` (its `time_column`)"
+        )));
+    }
+    let mut newer = vec![format!("old.{t} >= new.{t}", t = quote::ident(time))];
+    newer.extend(
+        analysis
+            .unique_key
+            .iter()
+            .filter(|k| k.as_str() != time)
+            .map(|k| format!("old.{k} = new.{k}", k = quote::ident(k))),
+    );
+    let list = columns
+        .iter()
+        .map(|c| quote::ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let prefix = format!("INSERT INTO {target} ({list})\nSELECT {list} FROM (\n");
+    let suffix = format!(
+        "\n) AS new\nWHERE NOT EXISTS (SELECT 1 FROM {target} AS old WHERE {})",
+        newer.join(" AND ")
+    );
+    if !fetch {
+        return Ok((run_with_sql(conn, &prefix, sql, &suffix)? as u64, None));
+    }
+    let with = format!("WITH appended AS (\n{prefix}{sql}{suffix}\nRETURNING *)\n");
+    let rows = load_cells(conn, columns, &with, "appended").map_err(|error| Failure::Sql {
+        error,
+        prefix: Some("WITH appended AS (\n".chars().count() + prefix.chars().count()),
+    })?;
+    Ok((rows.len() as u64, Some(rows)))
+}
