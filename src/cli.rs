@@ -103,7 +103,10 @@ pub struct GenerateArgs {
     /// Write only clean rows (no deliberately malformed ones).
     #[arg(long)]
     pub clean: bool,
-    /// Tickers to include among the symbols, e.g. `--tickers AAPL,MSFT,SPY`.
+    /// Stock tickers to include among the symbols, e.g. `--tickers AAPL,MSFT`.
     #[arg(long, value_delimiter = ',')]
     pub tickers: Vec<String>,
+    /// ETF tickers to include among the symbols, e.g. `--etf-tickers SPY`.
+    #[arg(long, value_delimiter = ',')]
+    pub etf_tickers: Vec<String>,
 }

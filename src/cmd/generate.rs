@@ -13,6 +13,7 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
         end: args.end,
         dirty: !args.clean,
         tickers: args.tickers.clone(),
+        etf_tickers: args.etf_tickers.clone(),
     };
     let started = std::time::Instant::now();
     let summary = write_dataset(&options).with_context(|| format!("generating into {}", args.out.display()))?;

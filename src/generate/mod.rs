@@ -74,8 +74,11 @@ pub struct GenerateOptions {
     /// Inject defective rows (about 1 in 20,000, and every kind at least once
     /// in datasets of a few thousand rows).
     pub dirty: bool,
-    /// Tickers that must be among the symbols (uppercase letters, dots, dashes).
+    /// Tickers that must be among the symbols as stocks (uppercase letters,
+    /// dots, dashes); they count towards `symbols`.
     pub tickers: Vec<String>,
+    /// Tickers that must be among the symbols as ETFs; they count too.
+    pub etf_tickers: Vec<String>,
 }
 
 /// What [`generate`] wrote.
@@ -119,7 +122,7 @@ pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateSummary> {
             opts.symbols
         )));
     }
-    if let Some(bad) = opts.tickers.iter().find(|t| {
+    if let Some(bad) = opts.tickers.iter().chain(&opts.etf_tickers).find(|t| {
         t.is_empty()
             || !t
                 .chars()
@@ -136,9 +139,15 @@ pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateSummary> {
         ))
     })?;
 
+    let fixed: Vec<(String, AssetKind)> = opts
+        .tickers
+        .iter()
+        .map(|t| (t.clone(), AssetKind::Stock))
+        .chain(opts.etf_tickers.iter().map(|t| (t.clone(), AssetKind::Etf)))
+        .collect();
     let listings = symbols::plan_listings(
         opts.symbols,
-        &opts.tickers,
+        &fixed,
         days.len(),
         &mut seeded_stream(opts.seed, CATALOGUE_STREAM),
     );
@@ -215,6 +224,7 @@ mod tests {
             end: KAGGLE_LAST_DAY,
             dirty,
             tickers: vec!["AAPL".to_owned()],
+            etf_tickers: vec!["SPY".to_owned()],
         }
     }
 

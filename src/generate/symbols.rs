@@ -135,37 +135,47 @@ impl Listing {
 /// (at least one) trading days.
 ///
 /// About a quarter are ETFs, with at least one stock and one ETF when
-/// `count >= 2`. The `fixed` tickers (e.g. `AAPL`, so a sample answers the
-/// questions people ask of the real data) are among them; the rest are drawn.
+/// `count >= 2`. The `fixed` tickers (e.g. `AAPL` as a stock and `SPY` as an
+/// ETF, so a sample answers the questions people ask of the real data) are
+/// among them with the kind given; the rest are drawn.
 pub fn plan_listings(
     count: usize,
-    fixed: &[String],
+    fixed: &[(String, AssetKind)],
     day_count: usize,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Listing> {
-    let mut tickers: Vec<String> = fixed.iter().take(count).cloned().collect();
-    tickers.sort_unstable();
-    tickers.dedup();
-    let drawn = draw_unique_tickers(count - tickers.len(), &tickers, rng);
-    tickers.extend(drawn);
-    tickers.sort_unstable();
+    let mut fixed: Vec<(String, AssetKind)> = fixed.iter().take(count).cloned().collect();
+    fixed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    fixed.dedup_by(|a, b| a.0 == b.0);
+    let taken: Vec<String> = fixed.iter().map(|(t, _)| t.clone()).collect();
+    let drawn = draw_unique_tickers(count - fixed.len(), &taken, rng);
 
-    let mut is_etf = vec![false; count];
-    for etf_position in index::sample(rng, count, etf_count(count)) {
+    // The ETF quota not met by fixed ETFs is filled from the drawn tickers.
+    let fixed_etfs = fixed.iter().filter(|(_, k)| *k == AssetKind::Etf).count();
+    let drawn_etfs = etf_count(count).saturating_sub(fixed_etfs).min(drawn.len());
+    let mut is_etf = vec![false; drawn.len()];
+    for etf_position in index::sample(rng, drawn.len(), drawn_etfs) {
         is_etf[etf_position] = true;
     }
-
-    tickers
+    let mut planned: Vec<(String, AssetKind)> = drawn
         .into_iter()
         .zip(is_etf)
         .map(|(ticker, etf)| {
-            let kind = if etf {
-                AssetKind::Etf
-            } else {
-                AssetKind::Stock
-            };
-            draw_listing(ticker, kind, day_count, rng)
+            (
+                ticker,
+                if etf {
+                    AssetKind::Etf
+                } else {
+                    AssetKind::Stock
+                },
+            )
         })
+        .chain(fixed)
+        .collect();
+    planned.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    planned
+        .into_iter()
+        .map(|(ticker, kind)| draw_listing(ticker, kind, day_count, rng))
         .collect()
 }
 
@@ -280,6 +290,22 @@ mod tests {
         assert_eq!(etf_count(8_000), 2_000);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let listings = plan_listings(2, &[], 10, &mut rng);
+        let fixed = [
+            ("AAPL".to_owned(), AssetKind::Stock),
+            ("SPY".to_owned(), AssetKind::Etf),
+        ];
+        let with_fixed = plan_listings(8, &fixed, 10, &mut rng);
+        assert_eq!(with_fixed.len(), 8);
+        let kind_of = |t: &str| with_fixed.iter().find(|l| l.ticker == t).map(|l| l.kind);
+        assert_eq!(kind_of("AAPL"), Some(AssetKind::Stock));
+        assert_eq!(kind_of("SPY"), Some(AssetKind::Etf));
+        assert_eq!(
+            with_fixed
+                .iter()
+                .filter(|l| l.kind == AssetKind::Etf)
+                .count(),
+            2
+        );
         assert!(listings.iter().any(|l| l.kind == AssetKind::Etf));
         assert!(listings.iter().any(|l| l.kind == AssetKind::Stock));
     }
