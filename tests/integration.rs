@@ -15,4 +15,8 @@ mod it {
     mod ingest;
     /// The shipped analyses against hand-computed values.
     mod analyses;
+    /// `[storage]` applied idempotently; OHLCV aggregates on both backends.
+    mod storage;
+    /// `maintain` and `explain`.
+    mod maintain;
 }
