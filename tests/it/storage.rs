@@ -341,3 +341,59 @@ fn bad_storage_values_are_config_errors_at_their_key() {
     assert!(out.contains("`a fortnight` is not an interval"), "{out}");
     assert!(out.contains("unknown aggregate `daily`"), "{out}");
 }
+
+/// The aggregate-reading variants of the headline analyses that the storage benchmark
+/// times (scripts/bench-storage/templates) must give the raw analyses' exact CSVs.
+#[test]
+fn analyses_via_the_aggregates_equal_the_raw_analyses() {
+    let db = TestDb::new();
+    let p = Project::new();
+    super::util::copy_dir(
+        &super::util::repo().join("scripts/bench-storage/templates"),
+        &p.path("templates"),
+    );
+    let mut job = String::from(
+        "name = \"pairs\"\n[vars]\nsymbol = \"AAA\"\nweeks = 30\nsymbols = []\n\
+         [[ingest]]\nkind = \"prices\"\npaths = [\"data/stocks/*.csv\", \"data/etfs/*.csv\"]\n\
+         [report]\nformats = [\"csv\"]\n",
+    );
+    let names = [
+        "avg_volume_last_quarter",
+        "weekly_avg_close",
+        "highest_volume_day",
+    ];
+    for name in names {
+        job += &format!("[[analysis]]\nname = \"{name}\"\ntemplate = \"{name}.sql\"\n");
+        job += &format!("[[analysis]]\nname = \"{name}_agg\"\ntemplate = \"{name}_agg.sql\"\n");
+    }
+    p.write("jobs/pairs.toml", &job);
+    p.runner(Some(&db), &["run", "jobs/pairs.toml"])
+        .expect_code(0);
+    for name in names {
+        let raw = p.read(&format!("reports/pairs/latest/{name}.csv"));
+        assert_eq!(
+            p.read(&format!("reports/pairs/latest/{name}_agg.csv")),
+            raw,
+            "{name}"
+        );
+        assert!(raw.lines().count() > 1, "{name}: {raw}");
+    }
+    // A mid-month as_of: the record-day search must not see bars after it.
+    p.runner(
+        Some(&db),
+        &[
+            "run",
+            "jobs/pairs.toml",
+            "--skip-ingest",
+            "--var",
+            "as_of=2020-03-30",
+        ],
+    )
+    .expect_code(0);
+    let raw = p.read("reports/pairs/latest/highest_volume_day.csv");
+    assert!(raw.contains("BBB,2020-03-30,700,20"), "{raw}");
+    assert_eq!(
+        p.read("reports/pairs/latest/highest_volume_day_agg.csv"),
+        raw
+    );
+}

@@ -10,8 +10,9 @@
 //!
 //! Columns: `symbol, bucket` (first day of the week, a Monday, or of the month),
 //! `open` (first), `high` (max), `low` (min), `close` (last), `volume` (sum, numeric),
-//! `avg_close`, `trading_days` (rows) and `volume_days` (rows with a volume, so an
-//! average volume over several buckets is `sum(volume) / sum(volume_days)`).
+//! `avg_close`, `trading_days` (rows), `volume_days` (rows with a volume, so an
+//! average volume over several buckets is `sum(volume) / sum(volume_days)`) and
+//! `max_volume` (to find record days without scanning every bar).
 
 use chrono::NaiveDate;
 use diesel::connection::SimpleConnection;
@@ -28,11 +29,11 @@ fn measures(timescale: bool) -> &'static str {
     if timescale {
         "first(open, day) AS open, max(high) AS high, min(low) AS low, last(close, day) AS close, \
          sum(volume) AS volume, avg(close) AS avg_close, count(*) AS trading_days, \
-         count(volume) AS volume_days"
+         count(volume) AS volume_days, max(volume) AS max_volume"
     } else {
         "(array_agg(open ORDER BY day))[1] AS open, max(high) AS high, min(low) AS low, \
          (array_agg(close ORDER BY day DESC))[1] AS close, sum(volume) AS volume, \
-         avg(close) AS avg_close, count(*) AS trading_days, count(volume) AS volume_days"
+         avg(close) AS avg_close, count(*) AS trading_days, count(volume) AS volume_days, max(volume) AS max_volume"
     }
 }
 
@@ -96,7 +97,7 @@ pub fn create(conn: &mut PgConnection, caps: &Capabilities, aggregate: Aggregate
         format!(
             "CREATE TABLE {name} (symbol text NOT NULL, bucket date NOT NULL, open double precision, \
              high double precision, low double precision, close double precision, volume numeric, \
-             avg_close double precision, trading_days bigint NOT NULL, volume_days bigint NOT NULL, \
+             avg_close double precision, trading_days bigint NOT NULL, volume_days bigint NOT NULL, max_volume bigint, \
              PRIMARY KEY (symbol, bucket))"
         )
     };
