@@ -181,8 +181,16 @@ pub fn refresh(
             Some((s, e)) => (date(s), date(e)),
             None => ("NULL".to_owned(), "NULL".to_owned()),
         };
+        // `force` recomputes the whole window even where TimescaleDB's invalidation log
+        // says nothing changed: runner knows exactly which days it rewrote, and this
+        // keeps the aggregate right even if a background job raced the log.
+        let force = if range.is_some() && has_force_argument(conn)? {
+            ", force => true"
+        } else {
+            ""
+        };
         conn.batch_execute(&format!(
-            "CALL refresh_continuous_aggregate({}, {start}, {end})",
+            "CALL refresh_continuous_aggregate({}, {start}, {end}{force})",
             quote::literal(name)
         ))
         .map_err(db_error(format!("refreshing {name}")))?;
@@ -208,6 +216,17 @@ pub fn refresh(
     );
     conn.transaction(|c| c.batch_execute(&sql))
         .map_err(db_error(format!("refreshing {name}")))
+}
+
+/// `refresh_continuous_aggregate(..., force)` exists (TimescaleDB 2.16 and later).
+fn has_force_argument(conn: &mut PgConnection) -> Result<bool> {
+    let found: Found = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_proc WHERE proname = 'refresh_continuous_aggregate' \
+         AND pg_get_function_arguments(oid) LIKE '%force boolean%'",
+    )
+    .get_result(conn)
+    .map_err(db_error("inspecting refresh_continuous_aggregate"))?;
+    Ok(found.n > 0)
 }
 
 #[cfg(test)]
