@@ -14,7 +14,7 @@ pub fn maintain(args: &MaintainArgs) -> Result<()> {
         .get()
         .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
     let applied = db::storage::apply_settings(&mut conn, &caps, &job.storage)?;
-    let mut done = crate::maintain::run(&mut conn, &caps, &job.storage)?;
+    let mut done = crate::maintain::run(&mut conn, &caps, &job.storage, &[])?;
     done.actions
         .splice(0..0, applied.into_iter().map(|a| format!("storage: {a}")));
     let markdown = crate::maintain::markdown(&done, &db::url::redact(&job.database_url), &caps);

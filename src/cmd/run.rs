@@ -121,7 +121,7 @@ fn after_ingest(pool: &Pool, caps: &Capabilities, job: &Job, summary: &IngestSum
         None => Vec::new(),
     };
     if job.storage.maintain_after_ingest {
-        done.extend(crate::maintain::run(&mut conn, caps, &job.storage)?.actions);
+        done.extend(crate::maintain::run(&mut conn, caps, &job.storage, &crate::maintain::INGEST_TABLES)?.actions);
     }
     Ok(done)
 }

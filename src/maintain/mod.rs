@@ -31,11 +31,26 @@ pub struct Maintenance {
     pub after: stats::Snapshot,
 }
 
-/// Run the maintenance for `settings` on `conn` (outside any transaction).
+/// Tables an ingest writes to: what [`run`] vacuums after an ingest even before the
+/// statistics show the change (other sessions report their counts up to a second
+/// late, and the ingest's connections may still be open).
+pub const INGEST_TABLES: [&str; 7] = [
+    "daily_prices",
+    "ingest_files",
+    "ingest_rejects",
+    "data_quality",
+    "symbols",
+    "prices_weekly",
+    "prices_monthly",
+];
+
+/// Run the maintenance for `settings` on `conn` (outside any transaction). Tables named
+/// in `touched` are vacuumed whatever their statistics say.
 pub fn run(
     conn: &mut PgConnection,
     caps: &Capabilities,
     settings: &StorageSettings,
+    touched: &[&str],
 ) -> Result<Maintenance> {
     let before = stats::snapshot(conn, caps)?;
     let mut actions = Vec::new();
@@ -66,7 +81,7 @@ pub fn run(
             ));
         }
     }
-    for table in stats::tables_needing_vacuum(&before) {
+    for table in stats::tables_needing_vacuum(&before, touched) {
         let started = Instant::now();
         conn.batch_execute(&format!(
             "VACUUM (ANALYZE) {}",

@@ -278,12 +278,13 @@ pub fn snapshot(conn: &mut PgConnection, caps: &Capabilities) -> Result<Snapshot
     })
 }
 
-/// Tables that changed since their last ANALYZE or hold dead rows.
-pub fn tables_needing_vacuum(snapshot: &Snapshot) -> Vec<String> {
+/// Tables that changed since their last ANALYZE or hold dead rows, plus those named in
+/// `touched`.
+pub fn tables_needing_vacuum(snapshot: &Snapshot, touched: &[&str]) -> Vec<String> {
     snapshot
         .tables
         .iter()
-        .filter(|t| t.modified > 0 || t.dead > 0)
+        .filter(|t| t.modified > 0 || t.dead > 0 || touched.contains(&t.name.as_str()))
         .map(|t| t.target.clone())
         .collect()
 }

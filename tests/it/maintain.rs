@@ -151,3 +151,32 @@ fn explain_refuses_sql_that_writes() {
     assert!(err.contains("read-only transaction"), "{err}");
     assert_eq!(db.scalar("SELECT count(*) FROM daily_prices"), "17");
 }
+
+#[test]
+fn maintenance_can_run_as_a_step_after_each_ingest() {
+    let db = TestDb::new();
+    let p = Project::new();
+    let job = p.read("jobs/quarterly.toml") + "\n[storage]\nmaintain_after_ingest = true\n";
+    p.write("jobs/nightly.toml", &job);
+    let log = p
+        .runner(Some(&db), &["run", "jobs/nightly.toml"])
+        .expect_code(0)
+        .stderr();
+    assert!(
+        log.contains("maintain: VACUUM (ANALYZE) daily_prices"),
+        "{log}"
+    );
+    let summary = p.read("reports/quarterly/latest/summary.json");
+    assert!(
+        summary.contains("\"refreshed prices_weekly for [2019-09-30, 2020-04-06)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("VACUUM (ANALYZE) daily_prices"),
+        "{summary}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'daily_prices' AND last_vacuum IS NOT NULL"),
+        "1"
+    );
+}
