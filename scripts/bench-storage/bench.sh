@@ -60,10 +60,15 @@ done
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" | tee -a "$out"; }
 
 # Median wall time (ms, psql \timing, results discarded) of $runs runs, after one warm-up.
+# A statement over $TIMEOUT (default 60 s) is cancelled and recorded as `>TIMEOUT ms`
+# (e.g. daily_change without any index: one full scan per symbol).
+timeout_s=${TIMEOUT:-60}
 median_ms() { # url sqlfile
     local times=()
     for i in $(seq 0 "$runs"); do
-        t=$( { echo '\timing on'; echo '\o /dev/null'; cat "$2"; } | psql -X -q "$1" 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
+        t=$( { echo "SET statement_timeout = '${timeout_s}s';"; echo '\timing on'; echo '\o /dev/null'; cat "$2"; } \
+            | psql -X -q "$1" 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
+        if [ -z "$t" ]; then echo ">$((timeout_s * 1000))"; return; fi
         [ "$i" -gt 0 ] && times+=("$t")
     done
     printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'
@@ -96,8 +101,13 @@ baseline() { # url backend dialect: drop the primary key (and so its index), mea
 
 echo "symbol: $symbol; runs: $runs; rows: (after load)"
 
-# Plain PostgreSQL: aggregates are runner-refreshed tables.
-load "$pg_url" postgres
+# Plain PostgreSQL: aggregates are runner-refreshed tables. SKIP_PG_LOAD=1 reuses a
+# database loaded by an earlier run (restoring its primary key if that run stopped).
+if [ -n "${SKIP_PG_LOAD:-}" ]; then
+    psql -X -q "$pg_url" -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'daily_prices_pkey') THEN ALTER TABLE daily_prices ADD PRIMARY KEY (symbol, day); END IF; END \$\$"
+else
+    load "$pg_url" postgres
+fi
 record postgres rows count "$(scalar "$pg_url" 'SELECT count(*) FROM daily_prices')"
 record postgres size_prices bytes "$(scalar "$pg_url" "SELECT pg_total_relation_size('daily_prices')")"
 record postgres size_aggregates bytes "$(scalar "$pg_url" "SELECT pg_total_relation_size('prices_weekly') + pg_total_relation_size('prices_monthly')")"
