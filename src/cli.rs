@@ -25,6 +25,11 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Show the server, the TimescaleDB status and what runner will use.
     Doctor(DbArgs),
+    /// Apply `[storage]`, compress eligible chunks, VACUUM (ANALYZE) what changed, and
+    /// write a Markdown maintenance report.
+    Maintain(MaintainArgs),
+    /// Show `EXPLAIN (ANALYZE, BUFFERS)` of analyses.
+    Explain(ExplainArgs),
 }
 
 /// A job file plus `--var` overrides: what every job-reading command takes.
@@ -109,4 +114,22 @@ pub struct GenerateArgs {
     /// ETF tickers to include among the symbols, e.g. `--etf-tickers SPY`.
     #[arg(long, value_delimiter = ',')]
     pub etf_tickers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Where to write the report (default: `<report dir>/maintenance.md`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// The analyses to explain.
+    #[arg(long, value_name = "NAME", required = true)]
+    pub select: Vec<String>,
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod generate;
 pub mod ingest;
 pub mod job;
+pub mod maintain;
 pub mod progress;
 pub mod report;
 pub mod table;
@@ -32,5 +33,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Migrate(args) => cmd::migrate::migrate(&args),
         Command::Generate(args) => cmd::generate::generate(&args),
         Command::Doctor(args) => cmd::doctor::doctor(&args),
+        Command::Maintain(args) => cmd::maintain::maintain(&args),
+        Command::Explain(args) => cmd::explain::explain(&args),
     }
 }

@@ -23,4 +23,8 @@ mod it {
     mod escaping;
     /// The indicator library against an independent computation; incremental runs.
     mod indicators;
+    /// `[storage]` applied idempotently; OHLCV aggregates on both backends.
+    mod storage;
+    /// `maintain` and `explain`.
+    mod maintain;
 }

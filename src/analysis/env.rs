@@ -60,6 +60,7 @@ pub fn environment(templates_dir: &Path, dialect: Dialect) -> Environment<'stati
     env.add_function("gapfill_series", move |start: Value, end: Value, width: String| {
         gapfill_series(&start, &end, &width)
     });
+    env.add_function("ohlcv", ohlcv);
     env
 }
 
@@ -236,6 +237,20 @@ fn gapfill_series(start: &Value, end: &Value, width: &str) -> Result<Value, Erro
         literal(end)?,
         width.text()
     )))
+}
+
+/// `ohlcv('weekly')` / `ohlcv('monthly')`: the relation holding that OHLCV aggregate
+/// of `daily_prices` (a continuous aggregate on TimescaleDB, a table runner refreshes
+/// on plain PostgreSQL; see `db::storage::aggregates` for its columns).
+fn ohlcv(period: &str) -> Result<Value, Error> {
+    crate::db::storage::Aggregate::from_name(period)
+        .map(|a| Value::from_safe_string(quote::ident(a.relation())))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("ohlcv(`{period}`): runner keeps `weekly` and `monthly` aggregates"),
+            )
+        })
 }
 
 /// A job variable as a template value (dates become [`SqlDate`]).

@@ -2,7 +2,9 @@
 
 pub mod check;
 pub mod doctor;
+pub mod explain;
 pub mod generate;
+pub mod maintain;
 pub mod migrate;
 pub mod render;
 pub mod run;

@@ -24,6 +24,8 @@ pub struct RunSummary {
     pub ingest: Option<IngestSummary>,
     pub analyses: Vec<AnalysisSummary>,
     pub report_dir: PathBuf,
+    /// What `[storage]` changed, the aggregate refreshes and maintenance done.
+    pub storage: Vec<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -62,11 +64,16 @@ pub fn run(args: &RunArgs) -> Result<()> {
 }
 
 fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options: &IngestOptions) -> Result<RunSummary> {
+    let mut storage = {
+        let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+        db::storage::apply_settings(&mut conn, caps, &job.storage)?
+    };
     let ingest = if args.skip_ingest || job.ingest.is_empty() {
         None
     } else {
         let summary = ingest::run(pool, job, options)?;
         tracing::info!("{}", summary.line());
+        storage.extend(after_ingest(pool, caps, job, &summary)?);
         Some(summary)
     };
     let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
@@ -106,6 +113,7 @@ fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options:
             })
             .collect(),
         report_dir: report_dir.clone(),
+        storage,
     };
     let json = serde_json::to_string_pretty(&summary).expect("the summary always serializes");
     std::fs::write(report_dir.join("summary.json"), json + "\n")
@@ -113,6 +121,20 @@ fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options:
     point_latest(&job.report.dir, &report_dir)?;
     tracing::info!("reports written to {}", report_dir.display());
     Ok(summary)
+}
+
+/// Refresh the aggregates over the days the ingest touched, then maintain when the job
+/// asks for it after each ingest.
+fn after_ingest(pool: &Pool, caps: &Capabilities, job: &Job, summary: &IngestSummary) -> Result<Vec<String>> {
+    let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut done = match summary.touched {
+        Some(range) => db::storage::refresh_touched(&mut conn, caps, &job.storage, range)?,
+        None => Vec::new(),
+    };
+    if job.storage.maintain_after_ingest {
+        done.extend(crate::maintain::run(&mut conn, caps, &job.storage, &crate::maintain::INGEST_TABLES)?.actions);
+    }
+    Ok(done)
 }
 
 /// The newest trading day loaded: the default `as_of`.

@@ -54,6 +54,9 @@ pub struct IngestSummary {
     pub missing: Vec<String>,
     /// Files left out by discovery (e.g. a second file for the same symbol).
     pub ignored: Vec<FileFailure>,
+    /// First and last day of the rows inserted or deleted (None when none were), so
+    /// the aggregates over `daily_prices` can be refreshed for exactly that range.
+    pub touched: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -131,7 +134,7 @@ fn load_symbols(pool: &Pool, source: &IngestSource) -> Result<usize> {
 
 /// The outcome of one file.
 enum FileResult {
-    Loaded { change: Change, rows: u64, parsed_counts: Counts, bytes: u64 },
+    Loaded { change: Change, rows: u64, parsed_counts: Counts, bytes: u64, touched: Option<(chrono::NaiveDate, chrono::NaiveDate)> },
     Skipped,
     Failed(FileFailure),
 }
@@ -197,7 +200,8 @@ fn load_prices(pool: &Pool, sources: &[&IngestSource], options: &IngestOptions, 
                 summary.files_failed += 1;
                 summary.failures.push(failure);
             }
-            FileResult::Loaded { change, rows, parsed_counts, bytes } => {
+            FileResult::Loaded { change, rows, parsed_counts, bytes, touched } => {
+                summary.touched = crate::db::storage::widen(summary.touched, touched);
                 match change {
                     Change::New => summary.files_new += 1,
                     Change::Touched | Change::Unchanged => summary.files_touched += 1,
@@ -294,6 +298,16 @@ fn ingest_file(pool: &Pool, file: &SourceFile, entry: Option<&Entry>, rules: &Ru
         Ok(c) => c,
         Err(e) => return fail(format!("no database connection: {e}")),
     };
+    // Days inserted, plus (for a replaced symbol) the days about to be deleted.
+    let inserted = parsed.bars.iter().map(|b| b.day).min().zip(parsed.bars.iter().map(|b| b.day).max());
+    let deleted = match change {
+        Change::New | Change::Replaced => match crate::db::storage::symbol_day_range(&mut conn, &file.symbol) {
+            Ok(range) => range,
+            Err(e) => return fail(format!("loading failed: {e}")),
+        },
+        _ => None,
+    };
+    let touched = crate::db::storage::widen(inserted, deleted);
     if let Err(e) = load::load_file(&mut conn, &change, &new_entry, &parsed) {
         return fail(format!("loading failed: {e}"));
     }
@@ -309,7 +323,7 @@ fn ingest_file(pool: &Pool, file: &SourceFile, entry: Option<&Entry>, rules: &Ru
     for r in &parsed.rejects {
         *counts.rejects_by_rule.entry(r.rule.name().to_owned()).or_default() += 1;
     }
-    FileResult::Loaded { change, rows, parsed_counts: counts, bytes: data.len() as u64 }
+    FileResult::Loaded { change, rows, parsed_counts: counts, bytes: data.len() as u64, touched }
 }
 
 /// Where a path is shown relative to the job's root, for readable reports.

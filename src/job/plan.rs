@@ -35,6 +35,8 @@ pub struct Job {
     pub ingest: Vec<IngestSource>,
     pub analyses: Vec<Analysis>,
     pub report: ReportSettings,
+    /// `[storage]`, checked.
+    pub storage: crate::db::storage::StorageSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +165,7 @@ impl Planner<'_> {
         let ingest = self.ingest(&spec, &root, &vars);
         let report = self.report(&spec, &root, &vars);
         let analyses = self.analyses(&spec, &templates_dir, &report);
+        let storage = self.storage(&spec);
         let name = spec.name.get_ref().trim().to_owned();
         if !is_identifier(&name) {
             let loc = self.at(&spec.name);
@@ -185,7 +188,62 @@ impl Planner<'_> {
             ingest,
             analyses,
             report,
+            storage,
         })
+    }
+
+    /// `[storage]` with defaults filled in; every bad value is a problem at its key.
+    fn storage(&mut self, spec: &JobSpec) -> crate::db::storage::StorageSettings {
+        use crate::db::storage::{Aggregate, PgInterval, StorageSettings};
+        let s = &spec.storage;
+        let mut settings = StorageSettings::default();
+        let interval = |planner: &mut Self, value: &Spanned<String>, key: &str| -> Option<PgInterval> {
+            match PgInterval::parse(value.get_ref()) {
+                Ok(i) => Some(i),
+                Err(message) => {
+                    let loc = planner.at(value);
+                    planner.problem(Diagnostic::new(message).at(loc).key(format!("storage.{key}")));
+                    None
+                }
+            }
+        };
+        if let Some(v) = &s.chunk_interval {
+            if let Some(i) = interval(self, v, "chunk_interval") {
+                settings.chunk_days = i.approx_days();
+            }
+        }
+        if let Some(v) = &s.compress_after {
+            settings.compress_after = interval(self, v, "compress_after").or(settings.compress_after);
+        }
+        if s.compression == Some(false) {
+            settings.compress_after = None;
+        }
+        if let Some(v) = &s.retention {
+            settings.retention = interval(self, v, "retention");
+        }
+        if let Some(names) = &s.aggregates {
+            settings.aggregates.clear();
+            for name in names {
+                match Aggregate::from_name(name.get_ref()) {
+                    Some(a) => {
+                        settings.aggregates.insert(a);
+                    }
+                    None => {
+                        let loc = self.at(name);
+                        self.problem(
+                            Diagnostic::new(format!(
+                                "unknown aggregate `{}`; runner keeps `weekly` and `monthly`",
+                                name.get_ref()
+                            ))
+                            .at(loc)
+                            .key("storage.aggregates"),
+                        );
+                    }
+                }
+            }
+        }
+        settings.maintain_after_ingest = s.maintain_after_ingest.unwrap_or(false);
+        settings
     }
 
     fn vars(&mut self, spec: &JobSpec, overrides: &[String]) -> Vars {

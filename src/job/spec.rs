@@ -28,6 +28,9 @@ pub struct JobSpec {
     pub analysis: Vec<AnalysisSpec>,
     #[serde(default)]
     pub report: ReportSpec,
+    /// How the prices are stored: chunking, compression, retention, aggregates.
+    #[serde(default)]
+    pub storage: StorageSpec,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,4 +105,23 @@ pub struct ReportSpec {
     pub formats: Option<Vec<OutputFormat>>,
     /// Rows shown per analysis in Markdown/HTML (the CSV always has all).
     pub max_rows: Option<usize>,
+}
+
+/// `[storage]`: physical layout of the prices (see `db::storage::settings` for defaults
+/// and why). Intervals are written like `"365 days"`, `"6 months"`, `"2 years"`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSpec {
+    /// Chunk interval of the prices hypertable (TimescaleDB).
+    pub chunk_interval: Option<Spanned<String>>,
+    /// Compress chunks at all (TimescaleDB; default true).
+    pub compression: Option<bool>,
+    /// Compress chunks older than this (TimescaleDB; default `"1 year"`).
+    pub compress_after: Option<Spanned<String>>,
+    /// Drop chunks older than this (TimescaleDB; default: keep everything).
+    pub retention: Option<Spanned<String>>,
+    /// OHLCV aggregates to keep: `"weekly"`, `"monthly"` (default both).
+    pub aggregates: Option<Vec<Spanned<String>>>,
+    /// Run `maintain` right after each ingest (default false).
+    pub maintain_after_ingest: Option<bool>,
 }

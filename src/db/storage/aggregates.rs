@@ -1,0 +1,247 @@
+//! Weekly and monthly OHLCV aggregates of `daily_prices`.
+//!
+//! With TimescaleDB they are continuous aggregates (`time_bucket`, `first`/`last`) with
+//! a refresh policy for servers whose background workers run; runner also refreshes
+//! them itself after every ingest, for exactly the buckets the ingest touched. On plain
+//! PostgreSQL they are ordinary tables with a (symbol, bucket) key that runner refreshes
+//! the same way (delete the touched buckets, insert them again), which makes an
+//! incremental refresh as cheap as on TimescaleDB — a materialized view could only be
+//! recomputed whole. Both give the same columns and, bucket for bucket, the same rows.
+//!
+//! Columns: `symbol, bucket` (first day of the week, a Monday, or of the month),
+//! `open` (first), `high` (max), `low` (min), `close` (last), `volume` (sum, numeric),
+//! `avg_close`, `trading_days` (rows), `volume_days` (rows with a volume, so an
+//! average volume over several buckets is `sum(volume) / sum(volume_days)`) and
+//! `max_volume` (to find record days without scanning every bar).
+
+use chrono::NaiveDate;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+
+use super::settings::Aggregate;
+use crate::db::{db_error, quote, Capabilities};
+use crate::error::Result;
+
+/// The aggregate columns after `symbol, bucket`: TimescaleDB and plain PostgreSQL forms.
+/// `first`/`last` keep NULLs like `array_agg(...)[1]` does, so both agree on gaps.
+fn measures(timescale: bool) -> &'static str {
+    if timescale {
+        "first(open, day) AS open, max(high) AS high, min(low) AS low, last(close, day) AS close, \
+         sum(volume) AS volume, avg(close) AS avg_close, count(*) AS trading_days, \
+         count(volume) AS volume_days, max(volume) AS max_volume"
+    } else {
+        "(array_agg(open ORDER BY day))[1] AS open, max(high) AS high, min(low) AS low, \
+         (array_agg(close ORDER BY day DESC))[1] AS close, sum(volume) AS volume, \
+         avg(close) AS avg_close, count(*) AS trading_days, count(volume) AS volume_days, max(volume) AS max_volume"
+    }
+}
+
+fn bucket_sql(aggregate: Aggregate, timescale: bool) -> &'static str {
+    match (aggregate, timescale) {
+        (Aggregate::Weekly, true) => "time_bucket(INTERVAL '7 days', day)",
+        (Aggregate::Monthly, true) => "time_bucket(INTERVAL '1 month', day)",
+        // Same origin as time_bucket's default (2000-01-03, a Monday).
+        (Aggregate::Weekly, false) => {
+            "date_bin(INTERVAL '7 days', day::timestamp, TIMESTAMP '2000-01-03')::date"
+        }
+        (Aggregate::Monthly, false) => "date_trunc('month', day)::date",
+    }
+}
+
+/// How far back the production refresh policy looks, and how often it runs. The
+/// window must span at least two buckets (TimescaleDB refuses less).
+fn policy_offsets(aggregate: Aggregate) -> (&'static str, &'static str) {
+    match aggregate {
+        Aggregate::Weekly => ("1 month", "1 day"),
+        Aggregate::Monthly => ("3 months", "1 day"),
+    }
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Whether the aggregate exists in the form this backend uses.
+pub fn exists(conn: &mut PgConnection, caps: &Capabilities, aggregate: Aggregate) -> Result<bool> {
+    let sql = if caps.has_timescale() {
+        "SELECT count(*) AS n FROM timescaledb_information.continuous_aggregates \
+         WHERE view_schema = current_schema() AND view_name = $1"
+    } else {
+        "SELECT count(*) AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND c.relname = $1 AND c.relkind = 'r'"
+    };
+    let found: Found = diesel::sql_query(sql)
+        .bind::<Text, _>(aggregate.relation())
+        .get_result(conn)
+        .map_err(db_error(format!("looking for {}", aggregate.relation())))?;
+    Ok(found.n > 0)
+}
+
+/// Create the aggregate, empty (callers refresh it). Not in a transaction: a
+/// continuous aggregate is created `WITH NO DATA`, which TimescaleDB allows anywhere,
+/// but its refresh must run outside one.
+pub fn create(conn: &mut PgConnection, caps: &Capabilities, aggregate: Aggregate) -> Result<()> {
+    let name = quote::ident(aggregate.relation());
+    let timescale = caps.has_timescale();
+    let sql = if timescale {
+        format!(
+            "CREATE MATERIALIZED VIEW {name} WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS \
+             SELECT symbol, {bucket} AS bucket, {measures} FROM daily_prices GROUP BY symbol, bucket WITH NO DATA",
+            bucket = bucket_sql(aggregate, true),
+            measures = measures(true)
+        )
+    } else {
+        format!(
+            "CREATE TABLE {name} (symbol text NOT NULL, bucket date NOT NULL, open double precision, \
+             high double precision, low double precision, close double precision, volume numeric, \
+             avg_close double precision, trading_days bigint NOT NULL, volume_days bigint NOT NULL, max_volume bigint, \
+             PRIMARY KEY (symbol, bucket))"
+        )
+    };
+    conn.batch_execute(&sql)
+        .map_err(db_error(format!("creating {}", aggregate.relation())))?;
+    if timescale {
+        add_policy(conn, aggregate)?;
+    }
+    Ok(())
+}
+
+/// The refresh policy for servers whose background workers run (runner's own refresh
+/// after ingest does not depend on it).
+pub fn add_policy(conn: &mut PgConnection, aggregate: Aggregate) -> Result<()> {
+    let (start, schedule) = policy_offsets(aggregate);
+    diesel::sql_query(
+        "SELECT add_continuous_aggregate_policy($1::regclass, start_offset => $2::interval, \
+         end_offset => INTERVAL '1 day', schedule_interval => $3::interval, if_not_exists => true)",
+    )
+    .bind::<Text, _>(aggregate.relation())
+    .bind::<Text, _>(start)
+    .bind::<Text, _>(schedule)
+    .execute(conn)
+    .map_err(db_error(format!(
+        "adding the refresh policy of {}",
+        aggregate.relation()
+    )))?;
+    Ok(())
+}
+
+/// Job id of the aggregate's refresh policy, if it has one. `jobs.hypertable_name`
+/// names the view in recent releases and the materialization hypertable in older ones.
+pub fn policy_job(conn: &mut PgConnection, aggregate: Aggregate) -> Result<Option<i64>> {
+    #[derive(QueryableByName)]
+    struct Job {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        id: Option<i64>,
+    }
+    let job: Job = diesel::sql_query(
+        "SELECT min(j.job_id)::bigint AS id FROM timescaledb_information.jobs j \
+         JOIN timescaledb_information.continuous_aggregates c \
+           ON (c.view_schema = j.hypertable_schema AND c.view_name = j.hypertable_name) \
+           OR (c.materialization_hypertable_schema = j.hypertable_schema \
+               AND c.materialization_hypertable_name = j.hypertable_name) \
+         WHERE c.view_schema = current_schema() AND c.view_name = $1 \
+           AND j.proc_name = 'policy_refresh_continuous_aggregate'",
+    )
+    .bind::<Text, _>(aggregate.relation())
+    .get_result(conn)
+    .map_err(db_error(format!(
+        "reading the refresh policy of {}",
+        aggregate.relation()
+    )))?;
+    Ok(job.id)
+}
+
+pub fn drop(conn: &mut PgConnection, caps: &Capabilities, aggregate: Aggregate) -> Result<()> {
+    let name = quote::ident(aggregate.relation());
+    let sql = if caps.has_timescale() {
+        format!("DROP MATERIALIZED VIEW IF EXISTS {name}")
+    } else {
+        format!("DROP TABLE IF EXISTS {name}")
+    };
+    conn.batch_execute(&sql)
+        .map_err(db_error(format!("dropping {}", aggregate.relation())))
+}
+
+/// Recompute the buckets covering `first..=last` (all of them when `range` is None).
+/// Must run outside a transaction on TimescaleDB.
+pub fn refresh(
+    conn: &mut PgConnection,
+    caps: &Capabilities,
+    aggregate: Aggregate,
+    range: Option<(NaiveDate, NaiveDate)>,
+) -> Result<()> {
+    let name = aggregate.relation();
+    let window = range.map(|(first, last)| aggregate.window(first, last));
+    let date = |d: NaiveDate| format!("DATE {}", quote::literal(&d.to_string()));
+    if caps.has_timescale() {
+        let (start, end) = match window {
+            Some((s, e)) => (date(s), date(e)),
+            None => ("NULL".to_owned(), "NULL".to_owned()),
+        };
+        // `force` recomputes the whole window even where TimescaleDB's invalidation log
+        // says nothing changed: runner knows exactly which days it rewrote, and this
+        // keeps the aggregate right even if a background job raced the log.
+        let force = if range.is_some() && has_force_argument(conn)? {
+            ", force => true"
+        } else {
+            ""
+        };
+        conn.batch_execute(&format!(
+            "CALL refresh_continuous_aggregate({}, {start}, {end}{force})",
+            quote::literal(name)
+        ))
+        .map_err(db_error(format!("refreshing {name}")))?;
+        return Ok(());
+    }
+    let ident = quote::ident(name);
+    let (clear, filter) = match window {
+        Some((s, e)) => (
+            format!(
+                "DELETE FROM {ident} WHERE bucket >= {} AND bucket < {}",
+                date(s),
+                date(e)
+            ),
+            format!("WHERE day >= {} AND day < {}", date(s), date(e)),
+        ),
+        None => (format!("TRUNCATE {ident}"), String::new()),
+    };
+    let sql = format!(
+        "{clear}; INSERT INTO {ident} SELECT symbol, {bucket} AS bucket, {measures} FROM daily_prices {filter} \
+         GROUP BY symbol, bucket",
+        bucket = bucket_sql(aggregate, false),
+        measures = measures(false)
+    );
+    conn.transaction(|c| c.batch_execute(&sql))
+        .map_err(db_error(format!("refreshing {name}")))
+}
+
+/// `refresh_continuous_aggregate(..., force)` exists (TimescaleDB 2.16 and later).
+fn has_force_argument(conn: &mut PgConnection) -> Result<bool> {
+    let found: Found = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_proc WHERE proname = 'refresh_continuous_aggregate' \
+         AND pg_get_function_arguments(oid) LIKE '%force boolean%'",
+    )
+    .get_result(conn)
+    .map_err(db_error("inspecting refresh_continuous_aggregate"))?;
+    Ok(found.n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_forms_bucket_alike() {
+        for a in Aggregate::ALL {
+            assert!(bucket_sql(a, true).starts_with("time_bucket("));
+        }
+        assert!(bucket_sql(Aggregate::Weekly, false).contains("TIMESTAMP '2000-01-03'"));
+        assert_eq!(
+            measures(true).matches(" AS ").count(),
+            measures(false).matches(" AS ").count()
+        );
+    }
+}

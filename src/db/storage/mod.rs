@@ -1,0 +1,263 @@
+//! Physical layout of the prices table: a hypertable when TimescaleDB is installed,
+//! a plain table (its primary key is the only index it needs) otherwise. Applied after
+//! migrations, idempotently, so both backends share one set of migrations.
+//!
+//! [`apply`] only makes sure the hypertable exists (every database command does it);
+//! [`apply_settings`] makes the database match a job's `[storage]` section — chunk
+//! interval, compression and its policy, retention, the OHLCV aggregates — and says
+//! what it changed, so a second run with the same settings changes nothing.
+
+pub mod aggregates;
+pub mod hypertable;
+pub mod settings;
+
+pub use settings::{Aggregate, PgInterval, StorageSettings};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::Capabilities;
+use crate::error::Result;
+
+/// Chunk interval for `daily_prices` when it is first made a hypertable (TimescaleDB
+/// would store `1 year` as 360 days, so say what is meant); see
+/// [`settings::DEFAULT_CHUNK_DAYS`] for why, and `[storage] chunk_interval` to change it.
+pub const CHUNK_INTERVAL: &str = "365 days";
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Make `daily_prices` a hypertable when TimescaleDB is there. Returns true when it
+/// changed something.
+pub fn apply(conn: &mut PgConnection, caps: &Capabilities) -> Result<bool> {
+    if !caps.has_timescale() {
+        return Ok(false);
+    }
+    let existing: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM timescaledb_information.hypertables \
+         WHERE hypertable_schema = current_schema() AND hypertable_name = 'daily_prices'",
+    )
+    .get_result(conn)
+    .map_err(super::db_error("reading hypertables"))?;
+    if existing.n > 0 {
+        return Ok(false);
+    }
+    // No default `day DESC` index: the (symbol, day) key serves per-symbol range
+    // queries, and the extra index cost a third of the load time in measurements.
+    diesel::sql_query(
+        "SELECT create_hypertable('daily_prices', by_range('day', $1::interval), \
+         create_default_indexes => false, if_not_exists => true, migrate_data => true)",
+    )
+    .bind::<Text, _>(CHUNK_INTERVAL)
+    .execute(conn)
+    .map_err(super::db_error("creating the daily_prices hypertable"))?;
+    tracing::info!(
+        chunk_interval = CHUNK_INTERVAL,
+        "daily_prices is now a hypertable"
+    );
+    Ok(true)
+}
+
+/// Make the database match `settings`; returns what was changed, one line each (empty
+/// when it already matched). Not in one transaction: creating and refreshing continuous
+/// aggregates must run outside one. Callers hold the run lock.
+///
+/// On plain PostgreSQL only the aggregates apply; chunking, compression and retention
+/// are TimescaleDB features and are left out (the maintenance report says so).
+pub fn apply_settings(
+    conn: &mut PgConnection,
+    caps: &Capabilities,
+    settings: &StorageSettings,
+) -> Result<Vec<String>> {
+    let mut actions = Vec::new();
+    if caps.has_timescale() {
+        if apply(conn, caps)? {
+            actions.push(format!(
+                "made daily_prices a hypertable ({CHUNK_INTERVAL} chunks)"
+            ));
+        }
+        apply_hypertable(conn, settings, &mut actions)?;
+    }
+    apply_aggregates(conn, caps, settings, &mut actions)?;
+    for action in &actions {
+        tracing::info!("storage: {action}");
+    }
+    Ok(actions)
+}
+
+fn apply_hypertable(
+    conn: &mut PgConnection,
+    settings: &StorageSettings,
+    actions: &mut Vec<String>,
+) -> Result<()> {
+    let state = hypertable::state(conn)?;
+    if state.chunk_days != Some(i64::from(settings.chunk_days)) {
+        hypertable::set_chunk_interval(conn, settings.chunk_days)?;
+        actions.push(format!(
+            "chunk interval of daily_prices: {} → {} days (applies to chunks created from now on)",
+            state
+                .chunk_days
+                .map_or_else(|| "?".to_owned(), |d| d.to_string()),
+            settings.chunk_days
+        ));
+    }
+    match settings.compress_after {
+        Some(after) => {
+            if !state.compression_enabled {
+                hypertable::enable_compression(conn)?;
+                actions.push(format!(
+                    "enabled compression on daily_prices (segment by {}, order by {})",
+                    hypertable::COMPRESS_SEGMENTBY,
+                    hypertable::COMPRESS_ORDERBY
+                ));
+            }
+            match &state.compress_after {
+                Some(current) if hypertable::same_interval(conn, current, after)? => {}
+                Some(current) => {
+                    hypertable::remove_compression_policy(conn)?;
+                    hypertable::add_compression_policy(conn, after)?;
+                    actions.push(format!(
+                        "compression policy: compress chunks older than {after} (was {current})"
+                    ));
+                }
+                None => {
+                    hypertable::add_compression_policy(conn, after)?;
+                    actions.push(format!(
+                        "added compression policy: compress chunks older than {after}"
+                    ));
+                }
+            }
+        }
+        None => {
+            if state.compression_job.is_some() {
+                hypertable::remove_compression_policy(conn)?;
+                actions.push("removed the compression policy".to_owned());
+            }
+            if state.compression_enabled {
+                let n = hypertable::disable_compression(conn)?;
+                actions.push(format!(
+                    "decompressed {n} chunk(s) and disabled compression on daily_prices"
+                ));
+            }
+        }
+    }
+    match (settings.retention, &state.drop_after) {
+        (Some(wanted), Some(current)) if hypertable::same_interval(conn, current, wanted)? => {}
+        (Some(wanted), current) => {
+            if current.is_some() {
+                hypertable::remove_retention_policy(conn)?;
+            }
+            hypertable::add_retention_policy(conn, wanted)?;
+            actions.push(match current {
+                Some(c) => format!("retention policy: drop chunks older than {wanted} (was {c})"),
+                None => format!("added retention policy: drop chunks older than {wanted}"),
+            });
+        }
+        (None, Some(_)) => {
+            hypertable::remove_retention_policy(conn)?;
+            actions.push("removed the retention policy".to_owned());
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+fn apply_aggregates(
+    conn: &mut PgConnection,
+    caps: &Capabilities,
+    settings: &StorageSettings,
+    actions: &mut Vec<String>,
+) -> Result<()> {
+    let kind = if caps.has_timescale() {
+        "continuous aggregate"
+    } else {
+        "table refreshed by runner"
+    };
+    for aggregate in Aggregate::ALL {
+        let wanted = settings.aggregates.contains(&aggregate);
+        let exists = aggregates::exists(conn, caps, aggregate)?;
+        match (wanted, exists) {
+            (true, false) => {
+                aggregates::create(conn, caps, aggregate)?;
+                aggregates::refresh(conn, caps, aggregate, None)?;
+                actions.push(format!(
+                    "created {} ({kind}) from the loaded prices",
+                    aggregate.relation()
+                ));
+            }
+            (false, true) => {
+                aggregates::drop(conn, caps, aggregate)?;
+                actions.push(format!("dropped {}", aggregate.relation()));
+            }
+            (true, true)
+                if caps.has_timescale() && aggregates::policy_job(conn, aggregate)?.is_none() =>
+            {
+                aggregates::add_policy(conn, aggregate)?;
+                actions.push(format!(
+                    "added the refresh policy of {}",
+                    aggregate.relation()
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// After an ingest: recompute the aggregates' buckets that hold `first..=last` (the
+/// days whose rows were inserted or deleted). Returns what was refreshed.
+pub fn refresh_touched(
+    conn: &mut PgConnection,
+    caps: &Capabilities,
+    settings: &StorageSettings,
+    (first, last): (chrono::NaiveDate, chrono::NaiveDate),
+) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    for &aggregate in &settings.aggregates {
+        if !aggregates::exists(conn, caps, aggregate)? {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        aggregates::refresh(conn, caps, aggregate, Some((first, last)))?;
+        let (start, end) = aggregate.window(first, last);
+        let line = format!(
+            "refreshed {} for [{start}, {end}) in {:.2}s",
+            aggregate.relation(),
+            started.elapsed().as_secs_f64()
+        );
+        tracing::info!("{line}");
+        done.push(line);
+    }
+    Ok(done)
+}
+
+/// First and last day stored for `symbol` (None when it has no rows): what a replacing
+/// ingest is about to delete, so the aggregates can be refreshed over it.
+pub fn symbol_day_range(
+    conn: &mut PgConnection,
+    symbol: &str,
+) -> QueryResult<Option<(chrono::NaiveDate, chrono::NaiveDate)>> {
+    use crate::db::schema::daily_prices;
+    let (first, last): (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) = daily_prices::table
+        .filter(daily_prices::symbol.eq(symbol))
+        .select((
+            diesel::dsl::min(daily_prices::day),
+            diesel::dsl::max(daily_prices::day),
+        ))
+        .first(conn)?;
+    Ok(first.zip(last))
+}
+
+/// The smallest day range holding both (either may be empty).
+pub fn widen(
+    a: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    b: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
+    match (a, b) {
+        (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
+        (x, None) | (None, x) => x,
+    }
+}

@@ -1,0 +1,182 @@
+use super::util::{Project, TestDb};
+
+#[test]
+fn maintain_vacuums_compresses_and_reports() {
+    let db = TestDb::new();
+    let p = Project::new();
+    p.runner(Some(&db), &["run", "jobs/quarterly.toml"])
+        .expect_code(0);
+    let out = p
+        .runner(Some(&db), &["maintain", "jobs/quarterly.toml"])
+        .expect_code(0);
+    let report = p.read("reports/quarterly/maintenance.md");
+    assert_eq!(out.stdout(), report, "the report is also printed");
+    for section in [
+        "# Maintenance report",
+        "## Done",
+        "## Storage of daily_prices",
+        "## Tables",
+        "## Indexes",
+        "### Never scanned (not backing a constraint)",
+        "## Cache",
+        "Buffer cache hit ratio",
+    ] {
+        assert!(report.contains(section), "missing {section}:\n{report}");
+    }
+    assert!(
+        report.contains("- VACUUM (ANALYZE) daily_prices in "),
+        "{report}"
+    );
+    assert!(
+        report.contains("| ingest_files | 3 |"),
+        "live rows after ANALYZE:\n{report}"
+    );
+    // The primary keys back constraints: never listed as unused, whatever their scans.
+    assert!(!report.contains("`daily_prices_pkey` on"), "{report}");
+    assert!(
+        report.contains("| daily_prices | daily_prices_pkey |"),
+        "{report}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'ingest_files' AND last_vacuum IS NOT NULL"),
+        "1"
+    );
+    if db.has_timescale() {
+        assert!(
+            report.contains("- compression: compress_chunk on 2 chunk(s) older than 1 year"),
+            "{report}"
+        );
+        assert!(report.contains("| chunks (compressed / all) |"), "{report}");
+        assert!(report.contains("| 2 / 2 |"), "{report}");
+        assert!(report.contains("Chunk interval: 365 days."), "{report}");
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'daily_prices' AND NOT is_compressed"),
+            "0"
+        );
+    } else {
+        assert!(
+            report.contains("Plain PostgreSQL: no chunks or compression"),
+            "{report}"
+        );
+    }
+
+    // Nothing changed since: the second maintenance vacuums nothing of runner's prices.
+    let again = p
+        .runner(Some(&db), &["maintain", "jobs/quarterly.toml"])
+        .expect_code(0)
+        .stdout();
+    assert!(!again.contains("VACUUM (ANALYZE) daily_prices "), "{again}");
+}
+
+#[test]
+fn unused_indexes_are_listed_unless_they_back_a_constraint() {
+    let db = TestDb::new();
+    let p = Project::new();
+    p.runner(Some(&db), &["run", "jobs/quarterly.toml"])
+        .expect_code(0);
+    {
+        use diesel::connection::SimpleConnection;
+        db.conn()
+            .batch_execute("CREATE INDEX prices_by_volume ON daily_prices (volume)")
+            .unwrap();
+    }
+    let report = p
+        .runner(Some(&db), &["maintain", "jobs/quarterly.toml"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        report.contains("- `prices_by_volume` on `daily_prices`"),
+        "{report}"
+    );
+}
+
+#[test]
+fn explain_shows_the_plan_with_actual_times_and_buffers() {
+    let db = TestDb::new();
+    let p = Project::new();
+    p.runner(Some(&db), &["run", "jobs/quarterly.toml"])
+        .expect_code(0);
+    let out = p
+        .runner(
+            Some(&db),
+            &[
+                "explain",
+                "jobs/quarterly.toml",
+                "--select",
+                "highest_volume_day",
+            ],
+        )
+        .expect_code(0)
+        .stdout();
+    assert!(out.starts_with("-- highest_volume_day ("), "{out}");
+    assert!(out.contains("actual time="), "{out}");
+    assert!(out.contains("Buffers: shared"), "{out}");
+    assert!(out.contains("Execution Time:"), "{out}");
+
+    let err = p
+        .runner(
+            Some(&db),
+            &[
+                "explain",
+                "jobs/quarterly.toml",
+                "--select",
+                "highest_volume",
+            ],
+        )
+        .expect_code(2)
+        .stderr();
+    assert!(err.contains("did you mean `highest_volume_day`?"), "{err}");
+}
+
+#[test]
+fn explain_refuses_sql_that_writes() {
+    let db = TestDb::new();
+    let p = Project::new();
+    p.runner(Some(&db), &["run", "jobs/quarterly.toml"])
+        .expect_code(0);
+    p.write(
+        "templates/sneaky.sql",
+        "WITH gone AS (DELETE FROM daily_prices RETURNING 1) SELECT count(*) FROM gone",
+    );
+    let job = p.read("jobs/quarterly.toml")
+        + "\n[[analysis]]\nname = \"sneaky\"\ntemplate = \"sneaky.sql\"\n";
+    p.write("jobs/sneaky.toml", &job);
+    let err = p
+        .runner(
+            Some(&db),
+            &["explain", "jobs/sneaky.toml", "--select", "sneaky"],
+        )
+        .expect_code(1)
+        .stderr();
+    assert!(err.contains("read-only transaction"), "{err}");
+    assert_eq!(db.scalar("SELECT count(*) FROM daily_prices"), "17");
+}
+
+#[test]
+fn maintenance_can_run_as_a_step_after_each_ingest() {
+    let db = TestDb::new();
+    let p = Project::new();
+    let job = p.read("jobs/quarterly.toml") + "\n[storage]\nmaintain_after_ingest = true\n";
+    p.write("jobs/nightly.toml", &job);
+    let log = p
+        .runner(Some(&db), &["run", "jobs/nightly.toml"])
+        .expect_code(0)
+        .stderr();
+    assert!(
+        log.contains("maintain: VACUUM (ANALYZE) daily_prices"),
+        "{log}"
+    );
+    let summary = p.read("reports/quarterly/latest/summary.json");
+    assert!(
+        summary.contains("\"refreshed prices_weekly for [2019-09-30, 2020-04-06)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("VACUUM (ANALYZE) daily_prices"),
+        "{summary}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'daily_prices' AND last_vacuum IS NOT NULL"),
+        "1"
+    );
+}
