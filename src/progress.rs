@@ -61,7 +61,19 @@ impl Progress {
         let mut last = self.last_log.lock().unwrap_or_else(|e| e.into_inner());
         if last.elapsed() >= LOG_EVERY {
             *last = Instant::now();
-            tracing::info!("{}: {done}/{} files, {rows} rows, {rate:.0} rows/s", self.what, self.total);
+            tracing::info!(
+                "{}: {done}/{} files, {rows} rows, {rate:.0} rows/s",
+                self.what,
+                self.total
+            );
+        }
+    }
+
+    /// `count` items finished without work (e.g. unchanged files).
+    pub fn skip(&self, count: u64) {
+        let done = self.done.fetch_add(count, Ordering::Relaxed) + count;
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
         }
     }
 

@@ -7,12 +7,6 @@ mod it {
     /// Shared helpers: test databases, temporary projects, running the binary.
     pub mod util;
 
-    /// Job files and arguments: every config error names its file and position.
-    mod config;
-    /// Schema migrations and what `doctor` reports.
-    mod migrations;
-    /// Loading the hand-checked fixture: values, rejects, flags, reruns.
-    mod ingest;
     /// The shipped analyses against hand-computed values.
     mod analyses;
     /// Materialized analyses, ref(), dependency order, --select, cycles, live check.
@@ -27,4 +21,12 @@ mod it {
     mod storage;
     /// `maintain` and `explain`.
     mod maintain;
+    /// Job files and arguments: every config error names its file and position.
+    mod config;
+    /// Loading the hand-checked fixture: values, rejects, flags, reruns.
+    mod ingest;
+    /// Ingest quirks, rules from the job file, kill -9 and concurrent runs.
+    mod ingest_scale;
+    /// Schema migrations and what `doctor` reports.
+    mod migrations;
 }

@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use self::discover::SourceFile;
+use self::load::CopyEncoding;
 use self::manifest::{Change, Entry};
 use self::rules::RuleSet;
 use crate::db::Pool;
@@ -48,15 +49,15 @@ pub struct IngestSummary {
     pub symbols_upserted: u64,
     pub elapsed_secs: f64,
     pub rows_per_sec: f64,
+    /// First and last day of the rows inserted or deleted (None when none were), so
+    /// the aggregates over `daily_prices` can be refreshed for exactly that range.
+    pub touched: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     /// Files that failed, with why. Their symbols keep their previous rows.
     pub failures: Vec<FileFailure>,
     /// Manifest files no longer found; their rows are kept.
     pub missing: Vec<String>,
     /// Files left out by discovery (e.g. a second file for the same symbol).
     pub ignored: Vec<FileFailure>,
-    /// First and last day of the rows inserted or deleted (None when none were), so
-    /// the aggregates over `daily_prices` can be refreshed for exactly that range.
-    pub touched: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -91,13 +92,45 @@ impl IngestSummary {
 /// Tuning of one ingest.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
-    /// Parallel workers (each holds one connection while loading).
+    /// Parallel workers, each parsing a batch and then loading it on its own pooled
+    /// connection; while one waits on the server another parses, so both sides stay busy.
     pub workers: usize,
+    /// How bars travel to the server.
+    pub encoding: CopyEncoding,
+    /// Files are grouped into one transaction until their sizes add up to this.
+    pub batch_bytes: u64,
 }
 
+/// Input bytes per batch: about 80 k rows, a few MB of bars in memory per worker.
+const BATCH_BYTES: u64 = 8 << 20;
+
+/// Files per batch at most, so a batch of tiny files still commits regularly.
+const BATCH_FILES: usize = 500;
+
 impl Default for IngestOptions {
+    /// Sized for the machine: one worker per core plus one, so parsing overlaps the
+    /// server's work. For benchmarks and tests, `RUNNER_INGEST_WORKERS`,
+    /// `RUNNER_COPY_FORMAT=text|binary` and `RUNNER_INGEST_BATCH_BYTES` override it.
     fn default() -> Self {
-        IngestOptions { workers: std::thread::available_parallelism().map_or(2, |n| n.get()) }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = std::env::var("RUNNER_INGEST_WORKERS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(cores + 1);
+        let encoding = match std::env::var("RUNNER_COPY_FORMAT").as_deref() {
+            Ok("text") => CopyEncoding::Text,
+            _ => CopyEncoding::Binary,
+        };
+        let batch_bytes = std::env::var("RUNNER_INGEST_BATCH_BYTES")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(BATCH_BYTES);
+        IngestOptions {
+            workers,
+            encoding,
+            batch_bytes,
+        }
     }
 }
 
@@ -108,7 +141,11 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
     for source in job.ingest.iter().filter(|s| s.kind == SourceKind::Symbols) {
         summary.symbols_upserted += load_symbols(pool, source)? as u64;
     }
-    let price_sources: Vec<&IngestSource> = job.ingest.iter().filter(|s| s.kind == SourceKind::Prices).collect();
+    let price_sources: Vec<&IngestSource> = job
+        .ingest
+        .iter()
+        .filter(|s| s.kind == SourceKind::Prices)
+        .collect();
     if !price_sources.is_empty() {
         load_prices(pool, &price_sources, options, &mut summary)?;
     }
@@ -124,7 +161,9 @@ fn load_symbols(pool: &Pool, source: &IngestSource) -> Result<usize> {
         for r in &rejects {
             tracing::warn!("{}:{}: {} ({})", path.display(), r.line, r.reason, r.raw);
         }
-        let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+        let mut conn = pool
+            .get()
+            .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
         written += symbols::upsert(&mut conn, &rows)
             .map_err(crate::db::db_error(format!("loading {}", path.display())))?;
         tracing::info!(file = %path.display(), symbols = rows.len(), "symbol metadata loaded");
@@ -134,7 +173,14 @@ fn load_symbols(pool: &Pool, source: &IngestSource) -> Result<usize> {
 
 /// The outcome of one file.
 enum FileResult {
-    Loaded { change: Change, rows: u64, parsed_counts: Counts, bytes: u64, touched: Option<(chrono::NaiveDate, chrono::NaiveDate)> },
+    Loaded {
+        change: Change,
+        rows: u64,
+        parsed_counts: Counts,
+        bytes: u64,
+        /// Days inserted, and for a replaced symbol the days its old rows covered.
+        touched: DayRange,
+    },
     Skipped,
     Failed(FileFailure),
 }
@@ -148,14 +194,30 @@ struct Counts {
     rejects_by_rule: BTreeMap<String, u64>,
 }
 
-fn load_prices(pool: &Pool, sources: &[&IngestSource], options: &IngestOptions, summary: &mut IngestSummary) -> Result<()> {
+/// Per-source settings the workers need.
+struct SourceSettings<'a> {
+    rules: &'a RuleSet,
+    max_reject_ratio: Option<f64>,
+}
+
+fn load_prices(
+    pool: &Pool,
+    sources: &[&IngestSource],
+    options: &IngestOptions,
+    summary: &mut IngestSummary,
+) -> Result<()> {
     let (files, ignored) = discover::discover(sources).map_err(Error::Message)?;
     summary.ignored = ignored
         .into_iter()
-        .map(|s| FileFailure { path: s.path.display().to_string(), error: s.reason })
+        .map(|s| FileFailure {
+            path: s.path.display().to_string(),
+            error: s.reason,
+        })
         .collect();
     let manifest = {
-        let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+        let mut conn = pool
+            .get()
+            .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
         manifest::load_all(&mut conn)?
     };
     summary.files_seen = files.len() as u64;
@@ -170,29 +232,64 @@ fn load_prices(pool: &Pool, sources: &[&IngestSource], options: &IngestOptions, 
     for path in &summary.missing {
         tracing::warn!(file = %path, "file is gone; its rows are kept");
     }
-    let max_ratio: BTreeMap<&str, Option<f64>> = sources.iter().map(|s| (s.name.as_str(), s.max_reject_ratio)).collect();
-    let rules = RuleSet::default();
+    let settings: BTreeMap<&str, SourceSettings> = sources
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                SourceSettings {
+                    rules: &s.rules,
+                    max_reject_ratio: s.max_reject_ratio,
+                },
+            )
+        })
+        .collect();
+
+    // Unchanged files are decided on their stamp alone, without reading them.
+    let mut results = Vec::with_capacity(files.len());
+    let mut pending = Vec::new();
+    for file in &files {
+        match manifest::stamp(&file.path) {
+            Err(e) => results.push(FileResult::Failed(FileFailure {
+                path: file.path.display().to_string(),
+                error: format!("cannot read: {e}"),
+            })),
+            Ok(stamp)
+                if manifest::is_unchanged(
+                    manifest.get(&file.symbol),
+                    &file.path.display().to_string(),
+                    stamp,
+                ) =>
+            {
+                results.push(FileResult::Skipped);
+            }
+            Ok(stamp) => pending.push((file, stamp)),
+        }
+    }
+    let batches = batches(&pending, options.batch_bytes);
     let progress = Progress::new("ingest", files.len() as u64);
+    progress.skip(results.len() as u64);
     let workers = rayon::ThreadPoolBuilder::new()
         .num_threads(options.workers.max(1))
         .build()
         .map_err(|e| Error::Message(format!("cannot start ingest workers: {e}")))?;
-    let results: Vec<FileResult> = workers.install(|| {
-        files
+    let loaded: Vec<Vec<FileResult>> = workers.install(|| {
+        batches
             .par_iter()
-            .map(|file| {
-                let result = ingest_file(pool, file, manifest.get(&file.symbol), &rules, max_ratio.get(file.source.as_str()).copied().flatten());
-                let rows = match &result {
-                    FileResult::Loaded { rows, .. } => *rows,
-                    _ => 0,
-                };
-                progress.advance(rows);
-                result
+            .map(|batch| {
+                let results = ingest_batch(pool, batch, &manifest, &settings, options.encoding);
+                for result in &results {
+                    progress.advance(match result {
+                        FileResult::Loaded { rows, .. } => *rows,
+                        _ => 0,
+                    });
+                }
+                results
             })
             .collect()
     });
     progress.finish();
-    for result in results {
+    for result in results.into_iter().chain(loaded.into_iter().flatten()) {
         match result {
             FileResult::Skipped => summary.files_skipped += 1,
             FileResult::Failed(failure) => {
@@ -200,7 +297,13 @@ fn load_prices(pool: &Pool, sources: &[&IngestSource], options: &IngestOptions, 
                 summary.files_failed += 1;
                 summary.failures.push(failure);
             }
-            FileResult::Loaded { change, rows, parsed_counts, bytes, touched } => {
+            FileResult::Loaded {
+                change,
+                rows,
+                parsed_counts,
+                bytes,
+                touched,
+            } => {
                 summary.touched = crate::db::storage::widen(summary.touched, touched);
                 match change {
                     Change::New => summary.files_new += 1,
@@ -226,61 +329,199 @@ fn load_prices(pool: &Pool, sources: &[&IngestSource], options: &IngestOptions, 
     Ok(())
 }
 
-fn ingest_file(pool: &Pool, file: &SourceFile, entry: Option<&Entry>, rules: &RuleSet, max_reject_ratio: Option<f64>) -> FileResult {
-    let path_text = file.path.display().to_string();
-    let fail = |error: String| FileResult::Failed(FileFailure { path: path_text.clone(), error });
-    let stamp = match manifest::stamp(&file.path) {
-        Ok(s) => s,
-        Err(e) => return fail(format!("cannot read: {e}")),
-    };
-    if manifest::is_unchanged(entry, &path_text, stamp) {
-        return FileResult::Skipped;
+type PendingFile<'a> = (&'a SourceFile, manifest::Stamp);
+
+/// Consecutive files (so rows stay in symbol order) grouped until their sizes reach
+/// `max_bytes` or [`BATCH_FILES`].
+fn batches<'a, 'b>(pending: &'b [PendingFile<'a>], max_bytes: u64) -> Vec<&'b [PendingFile<'a>]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, (_, stamp)) in pending.iter().enumerate() {
+        bytes += u64::try_from(stamp.size).unwrap_or(0);
+        if bytes >= max_bytes || i + 1 - start >= BATCH_FILES {
+            out.push(&pending[start..=i]);
+            start = i + 1;
+            bytes = 0;
+        }
     }
-    let data = match std::fs::read(&file.path) {
-        Ok(d) => d,
-        Err(e) => return fail(format!("cannot read: {e}")),
+    if start < pending.len() {
+        out.push(&pending[start..]);
+    }
+    out
+}
+
+/// Read, check and load one batch in one transaction. When the transaction fails, each
+/// file is tried on its own so one bad file does not fail its neighbours.
+fn ingest_batch(
+    pool: &Pool,
+    batch: &[PendingFile<'_>],
+    manifest: &std::collections::HashMap<String, Entry>,
+    settings: &BTreeMap<&str, SourceSettings>,
+    encoding: CopyEncoding,
+) -> Vec<FileResult> {
+    let mut results = Vec::with_capacity(batch.len());
+    let mut prepared = Vec::with_capacity(batch.len());
+    for (file, stamp) in batch {
+        let Some(source) = settings.get(file.source.as_str()) else {
+            continue;
+        };
+        match prepare_file(file, manifest.get(&file.symbol), *stamp, source) {
+            Ok(p) => prepared.push(p),
+            Err(failure) => results.push(FileResult::Failed(failure)),
+        }
+    }
+    if prepared.is_empty() {
+        return results;
+    }
+    let mut conn = match pool.get() {
+        Ok(c) => c,
+        Err(e) => {
+            results.extend(
+                prepared
+                    .iter()
+                    .map(|(p, _)| failed(&p.entry.path, format!("no database connection: {e}"))),
+            );
+            return results;
+        }
     };
+    let (files, bytes): (Vec<load::PreparedFile>, Vec<u64>) = prepared.into_iter().unzip();
+    // The days a replaced symbol's old rows cover, for refreshing aggregates afterwards.
+    let mut replaced = Vec::with_capacity(files.len());
+    for file in &files {
+        replaced.push(match file.change {
+            Change::New | Change::Replaced => {
+                match crate::db::storage::symbol_day_range(&mut conn, &file.entry.symbol) {
+                    Ok(range) => range,
+                    Err(e) => {
+                        results.extend(files.iter().map(|f| failed(&f.entry.path, format!("loading failed: {e}"))));
+                        return results;
+                    }
+                }
+            }
+            _ => None,
+        });
+    }
+    let bytes: Vec<(u64, DayRange)> = bytes.into_iter().zip(replaced).collect();
+    match load::load_batch(&mut conn, &files, encoding) {
+        Ok(_) => results.extend(files.into_iter().zip(bytes).map(|(f, b)| loaded(f, b))),
+        Err(e) if files.len() == 1 => {
+            results.push(failed(&files[0].entry.path, format!("loading failed: {e}")))
+        }
+        Err(_) => {
+            for (file, b) in files.into_iter().zip(bytes) {
+                match load::load_batch(&mut conn, std::slice::from_ref(&file), encoding) {
+                    Ok(_) => results.push(loaded(file, b)),
+                    Err(e) => {
+                        results.push(failed(&file.entry.path, format!("loading failed: {e}")))
+                    }
+                }
+            }
+        }
+    }
+    results
+}
+
+fn failed(path: &str, error: String) -> FileResult {
+    FileResult::Failed(FileFailure {
+        path: path.to_owned(),
+        error,
+    })
+}
+
+type DayRange = Option<(chrono::NaiveDate, chrono::NaiveDate)>;
+
+fn loaded(file: load::PreparedFile, (bytes, replaced): (u64, DayRange)) -> FileResult {
+    let days = || file.parsed.bars.iter().map(|b| b.day);
+    let inserted = days().min().zip(days().max());
+    let touched = crate::db::storage::widen(inserted, replaced);
+    let mut counts = Counts {
+        rejected: file.parsed.rejects.len() as u64,
+        flagged: file.parsed.flags.len() as u64,
+        normalized: file.parsed.normalized,
+        ..Counts::default()
+    };
+    for f in &file.parsed.flags {
+        *counts
+            .flags_by_rule
+            .entry(f.rule.name().to_owned())
+            .or_default() += 1;
+    }
+    for r in &file.parsed.rejects {
+        *counts
+            .rejects_by_rule
+            .entry(r.rule.name().to_owned())
+            .or_default() += 1;
+    }
+    FileResult::Loaded {
+        change: file.change,
+        rows: file.parsed.bars.len() as u64,
+        parsed_counts: counts,
+        bytes,
+        touched,
+    }
+}
+
+/// Read and classify a file, parse what is new, apply the reject ratio, and build its
+/// manifest entry. Returns the file and the bytes read.
+fn prepare_file(
+    file: &SourceFile,
+    entry: Option<&Entry>,
+    stamp: manifest::Stamp,
+    source: &SourceSettings,
+) -> std::result::Result<(load::PreparedFile, u64), FileFailure> {
+    let path_text = file.path.display().to_string();
+    let fail = |error: String| FileFailure {
+        path: path_text.clone(),
+        error,
+    };
+    let data = std::fs::read(&file.path).map_err(|e| fail(format!("cannot read: {e}")))?;
     let change = manifest::classify(entry, &data);
     let parsed = match &change {
         Change::Touched | Change::Unchanged => parse::Parsed::default(),
-        Change::Grew { offset, first_line } => match parse::read_header(&data) {
-            Ok(Some((columns, _))) => {
-                parse::parse_rows(&data[*offset..], *first_line, &columns, rules, entry.and_then(|e| e.last_day))
-            }
-            Ok(None) => parse::Parsed::default(),
-            Err(e) => return fail(e),
+        Change::Grew { offset, first_line } => match parse::read_header(&data).map_err(&fail)? {
+            Some((columns, _)) => parse::parse_rows(
+                &data[*offset..],
+                *first_line,
+                &columns,
+                source.rules,
+                entry.and_then(|e| e.last_day),
+            ),
+            None => parse::Parsed::default(),
         },
-        Change::New | Change::Replaced => match parse::parse_file(&data, rules) {
-            Ok(p) => p,
-            Err(e) => return fail(e),
-        },
+        Change::New | Change::Replaced => parse::parse_file(&data, source.rules).map_err(&fail)?,
     };
     let rows = parsed.bars.len() as u64;
     let rejected = parsed.rejects.len() as u64;
-    if let Some(max) = max_reject_ratio {
+    if let (Some(max), Some(first)) = (source.max_reject_ratio, parsed.rejects.first()) {
         let ratio = rejected as f64 / (rows + rejected).max(1) as f64;
         if ratio > max {
-            return fail(format!(
+            return Err(fail(format!(
                 "{rejected} of {} rows rejected ({:.1}%), above max_reject_ratio {max}; first: line {}: {}",
                 rows + rejected,
                 ratio * 100.0,
-                parsed.rejects[0].line,
-                parsed.rejects[0].reason
-            ));
+                first.line,
+                first.reason
+            )));
         }
     }
-    let previous = |f: fn(&Entry) -> i64| match change {
-        Change::Grew { .. } | Change::Touched => entry.map_or(0, f),
-        _ => 0,
+    let keeps_old_rows = matches!(change, Change::Grew { .. } | Change::Touched);
+    let previous = |f: fn(&Entry) -> i64| {
+        if keeps_old_rows {
+            entry.map_or(0, f)
+        } else {
+            0
+        }
     };
     let last_day = parsed
         .bars
         .iter()
         .map(|b| b.day)
         .max()
-        .or(match change {
-            Change::Grew { .. } | Change::Touched => entry.and_then(|e| e.last_day),
-            _ => None,
+        .or(if keeps_old_rows {
+            entry.and_then(|e| e.last_day)
+        } else {
+            None
         });
     let new_entry = Entry {
         symbol: file.symbol.clone(),
@@ -294,39 +535,19 @@ fn ingest_file(pool: &Pool, file: &SourceFile, entry: Option<&Entry>, rules: &Ru
         rows_rejected: previous(|e| e.rows_rejected) + rejected as i64,
         last_day,
     };
-    let mut conn = match pool.get() {
-        Ok(c) => c,
-        Err(e) => return fail(format!("no database connection: {e}")),
-    };
-    // Days inserted, plus (for a replaced symbol) the days about to be deleted.
-    let inserted = parsed.bars.iter().map(|b| b.day).min().zip(parsed.bars.iter().map(|b| b.day).max());
-    let deleted = match change {
-        Change::New | Change::Replaced => match crate::db::storage::symbol_day_range(&mut conn, &file.symbol) {
-            Ok(range) => range,
-            Err(e) => return fail(format!("loading failed: {e}")),
+    Ok((
+        load::PreparedFile {
+            change,
+            entry: new_entry,
+            parsed,
         },
-        _ => None,
-    };
-    let touched = crate::db::storage::widen(inserted, deleted);
-    if let Err(e) = load::load_file(&mut conn, &change, &new_entry, &parsed) {
-        return fail(format!("loading failed: {e}"));
-    }
-    let mut counts = Counts {
-        rejected,
-        flagged: parsed.flags.len() as u64,
-        normalized: parsed.normalized,
-        ..Counts::default()
-    };
-    for f in &parsed.flags {
-        *counts.flags_by_rule.entry(f.rule.name().to_owned()).or_default() += 1;
-    }
-    for r in &parsed.rejects {
-        *counts.rejects_by_rule.entry(r.rule.name().to_owned()).or_default() += 1;
-    }
-    FileResult::Loaded { change, rows, parsed_counts: counts, bytes: data.len() as u64, touched }
+        data.len() as u64,
+    ))
 }
 
 /// Where a path is shown relative to the job's root, for readable reports.
 pub fn display_path(path: &Path, root: &Path) -> PathBuf {
-    path.strip_prefix(root).map(Path::to_owned).unwrap_or_else(|_| path.to_owned())
+    path.strip_prefix(root)
+        .map(Path::to_owned)
+        .unwrap_or_else(|_| path.to_owned())
 }

@@ -85,7 +85,9 @@ impl Columns {
             open: find("Open"),
             high: find("High"),
             low: find("Low"),
-            adj_close: find("Adj Close").or_else(|| find("Adj_Close")).or_else(|| find("AdjClose")),
+            adj_close: find("Adj Close")
+                .or_else(|| find("Adj_Close"))
+                .or_else(|| find("AdjClose")),
             volume: find("Volume"),
         })
     }
@@ -94,12 +96,19 @@ impl Columns {
 /// Split off a leading BOM and the header line; returns the columns and the byte
 /// offset where data rows begin. `Ok(None)` for an empty file.
 pub fn read_header(data: &[u8]) -> Result<Option<(Columns, usize)>, String> {
-    let bom = if data.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let bom = if data.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     let body = &data[bom..];
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let header_end = body.iter().position(|&b| b == b'\n').map_or(body.len(), |i| i + 1);
+    let header_end = body
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(body.len(), |i| i + 1);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -135,45 +144,97 @@ pub fn parse_rows(
         .flexible(true)
         .from_reader(body);
     let mut record = csv::ByteRecord::new();
+    // Line numbers are counted here, lazily and only forward, because the csv reader
+    // counts a CRLF row's `\n` as part of the next row.
+    let mut lines = LineCounter {
+        cursor: 0,
+        line: first_line,
+    };
     loop {
-        let start = reader.position().byte() as usize;
+        let before = reader.position().byte() as usize;
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 // An unterminated quote or similar: the rest of the file is one bad row.
-                let line = first_line + reader.position().line().saturating_sub(1);
+                let start = row_start(body, before);
                 parsed.rejects.push(Reject {
-                    line,
+                    line: lines.line_at(body, start),
                     rule: Rule::BadDate,
                     reason: format!("unreadable CSV: {e}"),
-                    raw: raw_text(&body[start.min(body.len())..]),
+                    raw: raw_text(&body[start..]),
                 });
                 break;
             }
         }
         let end = (reader.position().byte() as usize).min(body.len());
-        let line = first_line + record.position().map_or(1, |p| p.line()) - 1;
-        let mut row = RowCheck { rules, flags: Vec::new(), normalized: 0 };
+        let mut row = RowCheck {
+            rules,
+            flags: Vec::new(),
+            normalized: 0,
+        };
         match row.check(&record, columns, &mut seen, loaded_until) {
             Ok(bar) => {
                 parsed.normalized += row.normalized;
-                parsed.flags.extend(row.flags.into_iter().map(|(rule, detail)| Flag { day: bar.day, rule, detail }));
+                parsed
+                    .flags
+                    .extend(row.flags.into_iter().map(|(rule, detail)| Flag {
+                        day: bar.day,
+                        rule,
+                        detail,
+                    }));
                 parsed.bars.push(bar);
             }
-            Err((rule, reason)) => parsed.rejects.push(Reject {
-                line,
-                rule,
-                reason,
-                raw: raw_text(&body[start.min(end)..end]),
-            }),
+            Err((rule, reason)) => {
+                let start = row_start(
+                    body,
+                    record.position().map_or(before, |p| p.byte() as usize),
+                )
+                .min(end);
+                parsed.rejects.push(Reject {
+                    line: lines.line_at(body, start),
+                    rule,
+                    reason,
+                    raw: raw_text(&body[start..end]),
+                });
+            }
         }
     }
     parsed
 }
 
+/// The first byte of a row that the reader says starts at `from`: past any line ends
+/// (blank lines, or the `\n` of a preceding CRLF).
+fn row_start(body: &[u8], from: usize) -> usize {
+    let from = from.min(body.len());
+    from + body[from..]
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
+}
+
+/// 1-based line numbers of byte offsets, asked for in increasing order.
+struct LineCounter {
+    cursor: usize,
+    line: u64,
+}
+
+impl LineCounter {
+    fn line_at(&mut self, body: &[u8], offset: usize) -> u64 {
+        let offset = offset.max(self.cursor).min(body.len());
+        self.line += body[self.cursor..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        self.cursor = offset;
+        self.line
+    }
+}
+
 fn raw_text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).trim_end_matches(['\r', '\n']).to_owned()
+    String::from_utf8_lossy(bytes)
+        .trim_end_matches(['\r', '\n'])
+        .to_owned()
 }
 
 /// Checks of one row, collecting its flags.
@@ -205,12 +266,20 @@ impl RowCheck<'_> {
             if date_text.is_empty() {
                 (Rule::BadDate, "missing date".to_owned())
             } else {
-                (Rule::BadDate, format!("bad date `{date_text}` (expected YYYY-MM-DD)"))
+                (
+                    Rule::BadDate,
+                    format!("bad date `{date_text}` (expected YYYY-MM-DD)"),
+                )
             }
         })?;
-        let all_empty = (0..record.len()).filter(|&i| i != columns.date).all(|i| record[i].trim_ascii().is_empty());
+        let all_empty = (0..record.len())
+            .filter(|&i| i != columns.date)
+            .all(|i| record[i].trim_ascii().is_empty());
         if all_empty {
-            return Err((Rule::EmptyRow, "every field but the date is empty".to_owned()));
+            return Err((
+                Rule::EmptyRow,
+                "every field but the date is empty".to_owned(),
+            ));
         }
         let close = match field(columns.close).ok().filter(|s| !s.is_empty()) {
             None => return Err((Rule::NoClose, "missing close".to_owned())),
@@ -220,14 +289,25 @@ impl RowCheck<'_> {
             },
         };
         if loaded_until.is_some_and(|until| day <= until) {
-            return Err((Rule::DuplicateDay, format!("day {day} is already loaded for this symbol")));
+            return Err((
+                Rule::DuplicateDay,
+                format!("day {day} is already loaded for this symbol"),
+            ));
         }
         if !seen.insert(day) {
-            return Err((Rule::DuplicateDay, format!("day {day} appears earlier in the file")));
+            return Err((
+                Rule::DuplicateDay,
+                format!("day {day} appears earlier in the file"),
+            ));
         }
         let mut open = self.price(record, columns.open, "open")?;
         if open == Some(0.0) {
-            open = self.apply(Rule::ZeroOpen, "open of 0.0 set to NULL".to_owned(), open, None)?;
+            open = self.apply(
+                Rule::ZeroOpen,
+                "open of 0.0 set to NULL".to_owned(),
+                open,
+                None,
+            )?;
         }
         let high = self.price(record, columns.high, "high")?;
         let low = self.price(record, columns.low, "low")?;
@@ -235,22 +315,46 @@ impl RowCheck<'_> {
         let volume = self.volume(record, columns.volume)?;
         if let (Some(h), Some(l)) = (high, low) {
             if h < l {
-                self.apply(Rule::HighBelowLow, format!("high {h} < low {l}"), Some(()), Some(()))?;
+                self.apply(
+                    Rule::HighBelowLow,
+                    format!("high {h} < low {l}"),
+                    Some(()),
+                    Some(()),
+                )?;
             } else {
                 let bracketed = |v: Option<f64>| v.is_none_or(|v| l <= v && v <= h);
                 if !bracketed(open) || !bracketed(Some(close)) {
-                    self.apply(Rule::RangeMismatch, format!("low {l} / high {h} do not bracket open/close"), Some(()), Some(()))?;
+                    self.apply(
+                        Rule::RangeMismatch,
+                        format!("low {l} / high {h} do not bracket open/close"),
+                        Some(()),
+                        Some(()),
+                    )?;
                 }
             }
         }
         if volume == Some(0) {
             self.apply(Rule::ZeroVolume, "volume 0".to_owned(), Some(()), Some(()))?;
         }
-        Ok(Bar { day, open, high, low, close, adj_close, volume })
+        Ok(Bar {
+            day,
+            open,
+            high,
+            low,
+            close,
+            adj_close,
+            volume,
+        })
     }
 
     /// Record `rule` for this row: reject it, or keep `flagged` (flag) / `repaired`.
-    fn apply<T>(&mut self, rule: Rule, detail: String, flagged: Option<T>, repaired: Option<T>) -> Result<Option<T>, RowError> {
+    fn apply<T>(
+        &mut self,
+        rule: Rule,
+        detail: String,
+        flagged: Option<T>,
+        repaired: Option<T>,
+    ) -> Result<Option<T>, RowError> {
         match self.rules.outcome(rule) {
             Outcome::Reject => Err((rule, detail)),
             Outcome::Flag => {
@@ -264,7 +368,12 @@ impl RowCheck<'_> {
         }
     }
 
-    fn price(&mut self, record: &csv::ByteRecord, index: Option<usize>, name: &str) -> Result<Option<f64>, RowError> {
+    fn price(
+        &mut self,
+        record: &csv::ByteRecord,
+        index: Option<usize>,
+        name: &str,
+    ) -> Result<Option<f64>, RowError> {
         let Some(i) = index else { return Ok(None) };
         let text = String::from_utf8_lossy(&record[i]);
         let text = text.trim();
@@ -273,12 +382,26 @@ impl RowCheck<'_> {
         }
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
-            Ok(v) if v.is_finite() => self.apply(Rule::NegativeValue, format!("{name} {v} set to NULL"), Some(v), None),
-            _ => self.apply(Rule::BadField, format!("{name} `{text}` is not a number; set to NULL"), None, None),
+            Ok(v) if v.is_finite() => self.apply(
+                Rule::NegativeValue,
+                format!("{name} {v} set to NULL"),
+                Some(v),
+                None,
+            ),
+            _ => self.apply(
+                Rule::BadField,
+                format!("{name} `{text}` is not a number; set to NULL"),
+                None,
+                None,
+            ),
         }
     }
 
-    fn volume(&mut self, record: &csv::ByteRecord, index: Option<usize>) -> Result<Option<i64>, RowError> {
+    fn volume(
+        &mut self,
+        record: &csv::ByteRecord,
+        index: Option<usize>,
+    ) -> Result<Option<i64>, RowError> {
         let Some(i) = index else { return Ok(None) };
         let text = String::from_utf8_lossy(&record[i]);
         let text = text.trim();
@@ -289,7 +412,12 @@ impl RowCheck<'_> {
             return if v >= 0 {
                 Ok(Some(v))
             } else {
-                self.apply(Rule::NegativeValue, format!("volume {v} set to NULL"), Some(v), None)
+                self.apply(
+                    Rule::NegativeValue,
+                    format!("volume {v} set to NULL"),
+                    Some(v),
+                    None,
+                )
             };
         }
         // `806400.0`: the source wrote some volumes as floats. Integral values are the
@@ -301,10 +429,20 @@ impl RowCheck<'_> {
                 if v >= 0 {
                     Ok(Some(v))
                 } else {
-                    self.apply(Rule::NegativeValue, format!("volume {v} set to NULL"), Some(v), None)
+                    self.apply(
+                        Rule::NegativeValue,
+                        format!("volume {v} set to NULL"),
+                        Some(v),
+                        None,
+                    )
                 }
             }
-            _ => self.apply(Rule::BadField, format!("volume `{text}` is not a whole number; set to NULL"), None, None),
+            _ => self.apply(
+                Rule::BadField,
+                format!("volume `{text}` is not a whole number; set to NULL"),
+                None,
+                None,
+            ),
         }
     }
 }
@@ -317,7 +455,9 @@ pub fn parse_day(text: &str) -> Option<NaiveDate> {
         return None;
     }
     let num = |s: &[u8]| -> Option<u32> {
-        s.iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+        s.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
     };
     let year = i32::try_from(num(&b[0..4])?).ok()?;
     NaiveDate::from_ymd_opt(year, num(&b[5..7])?, num(&b[8..10])?)
@@ -357,7 +497,8 @@ mod tests {
 
     #[test]
     fn bom_crlf_blank_lines_and_reordered_columns() {
-        let text = "\u{feff}Volume,Close,Date\r\n100,2.5,2020-01-02\r\n\r\n200.0,2.75,2020-01-03\r\n\r\n";
+        let text =
+            "\u{feff}Volume,Close,Date\r\n100,2.5,2020-01-02\r\n\r\n200.0,2.75,2020-01-03\r\n\r\n";
         let p = parse(text);
         assert_eq!(p.bars.len(), 2);
         assert_eq!(p.bars[1].volume, Some(200));
@@ -371,7 +512,11 @@ mod tests {
         let text = format!("{HEADER}2001-09-11,1,1,1,1,1,1\n2001-09-12,,,,,,\n2019-13-45,1,1,1,1,1,1\n2001-09-13,1,1,1,,1,5\n2001-09-11,1,1,1,1,1,1\n");
         let p = parse(&text);
         assert_eq!(p.bars.len(), 1);
-        let got: Vec<(u64, Rule, &str)> = p.rejects.iter().map(|r| (r.line, r.rule, r.raw.as_str())).collect();
+        let got: Vec<(u64, Rule, &str)> = p
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.rule, r.raw.as_str()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -381,33 +526,59 @@ mod tests {
                 (6, Rule::DuplicateDay, "2001-09-11,1,1,1,1,1,1"),
             ]
         );
-        assert_eq!(p.rejects[1].reason, "bad date `2019-13-45` (expected YYYY-MM-DD)");
+        assert_eq!(
+            p.rejects[1].reason,
+            "bad date `2019-13-45` (expected YYYY-MM-DD)"
+        );
+    }
+
+    #[test]
+    fn crlf_rejects_have_their_own_line_and_text() {
+        let p = parse("Date,Close\r\n2020-01-02,1\r\n\r\n2020-01-03,\r\n2020-01-04,x\r\n");
+        let got: Vec<(u64, &str)> = p.rejects.iter().map(|r| (r.line, r.raw.as_str())).collect();
+        assert_eq!(got, vec![(4, "2020-01-03,"), (5, "2020-01-04,x")]);
     }
 
     #[test]
     fn zero_open_is_repaired_and_flags_are_kept() {
-        let p = parse(&format!("{HEADER}1962-01-02,0.0,0.2233,0.2222,0.2233,6.28e-07,0\n2020-01-02,5,4,6,5,5,10\n"));
+        let p = parse(&format!(
+            "{HEADER}1962-01-02,0.0,0.2233,0.2222,0.2233,6.28e-07,0\n2020-01-02,5,4,6,5,5,10\n"
+        ));
         assert_eq!(p.bars.len(), 2);
         assert_eq!(p.bars[0].open, None);
         assert_eq!(p.bars[0].adj_close, Some(6.28e-07));
         let rules: Vec<Rule> = p.flags.iter().map(|f| f.rule).collect();
-        assert_eq!(rules, vec![Rule::ZeroOpen, Rule::ZeroVolume, Rule::HighBelowLow]);
+        assert_eq!(
+            rules,
+            vec![Rule::ZeroOpen, Rule::ZeroVolume, Rule::HighBelowLow]
+        );
     }
 
     #[test]
     fn empty_and_header_only_files_have_no_rows() {
         assert!(parse("").bars.is_empty());
         assert!(parse(HEADER).bars.is_empty());
-        assert!(parse_file(b"Foo,Bar\n1,2\n", &RuleSet::default()).unwrap_err().contains("`Date`"));
+        assert!(parse_file(b"Foo,Bar\n1,2\n", &RuleSet::default())
+            .unwrap_err()
+            .contains("`Date`"));
     }
 
     #[test]
     fn grown_rows_skip_days_already_loaded() {
         let (columns, _) = read_header(HEADER.as_bytes()).unwrap().unwrap();
         let body = b"2020-01-02,1,1,1,1,1,1\n2020-01-03,1,1,1,1,1,1\n";
-        let p = parse_rows(body, 10, &columns, &RuleSet::default(), Some(d("2020-01-02")));
+        let p = parse_rows(
+            body,
+            10,
+            &columns,
+            &RuleSet::default(),
+            Some(d("2020-01-02")),
+        );
         assert_eq!(p.bars.len(), 1);
-        assert_eq!((p.rejects[0].line, p.rejects[0].rule), (10, Rule::DuplicateDay));
+        assert_eq!(
+            (p.rejects[0].line, p.rejects[0].rule),
+            (10, Rule::DuplicateDay)
+        );
     }
 
     #[test]

@@ -43,6 +43,25 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, in the order they are documented.
+    pub const ALL: [Rule; 10] = [
+        Rule::BadDate,
+        Rule::DuplicateDay,
+        Rule::NoClose,
+        Rule::EmptyRow,
+        Rule::ZeroOpen,
+        Rule::BadField,
+        Rule::HighBelowLow,
+        Rule::RangeMismatch,
+        Rule::ZeroVolume,
+        Rule::NegativeValue,
+    ];
+
+    /// The rule called `name` (its `data_quality` name, as written in job files).
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Rule::BadDate => "bad_date",
@@ -68,6 +87,18 @@ impl Rule {
     }
 }
 
+impl Outcome {
+    /// `reject`, `repair` or `flag`, as written in job files.
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        match name {
+            "reject" => Some(Outcome::Reject),
+            "repair" => Some(Outcome::Repair),
+            "flag" => Some(Outcome::Flag),
+            _ => None,
+        }
+    }
+}
+
 /// The outcome of each rule for one ingest source.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
@@ -86,13 +117,51 @@ impl RuleSet {
     /// duplicate key) cannot be downgraded from reject.
     pub fn set(&mut self, rule: Rule, outcome: Outcome) -> Result<(), String> {
         if rule.default_outcome() == Outcome::Reject && outcome != Outcome::Reject {
-            return Err(format!("rule `{}` can only reject: such a row cannot be stored", rule.name()));
+            return Err(format!(
+                "rule `{}` can only reject: such a row cannot be stored",
+                rule.name()
+            ));
         }
-        if outcome == Outcome::Repair && matches!(rule, Rule::HighBelowLow | Rule::RangeMismatch | Rule::ZeroVolume) {
-            return Err(format!("rule `{}` has no repair; use `flag` or `reject`", rule.name()));
+        if outcome == Outcome::Repair
+            && matches!(
+                rule,
+                Rule::HighBelowLow | Rule::RangeMismatch | Rule::ZeroVolume
+            )
+        {
+            return Err(format!(
+                "rule `{}` has no repair; use `flag` or `reject`",
+                rule.name()
+            ));
         }
         self.overrides.retain(|(r, _)| *r != rule);
         self.overrides.push((rule, outcome));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_defaults_keep_usable_rows() {
+        for rule in Rule::ALL {
+            assert_eq!(Rule::from_name(rule.name()), Some(rule));
+        }
+        assert_eq!(Rule::from_name("zero-open"), None);
+        let mut rules = RuleSet::default();
+        assert_eq!(rules.outcome(Rule::ZeroOpen), Outcome::Repair);
+        rules.set(Rule::ZeroOpen, Outcome::Flag).unwrap();
+        rules.set(Rule::ZeroVolume, Outcome::Reject).unwrap();
+        assert_eq!(rules.outcome(Rule::ZeroOpen), Outcome::Flag);
+        assert_eq!(rules.outcome(Rule::ZeroVolume), Outcome::Reject);
+        assert!(rules
+            .set(Rule::NoClose, Outcome::Flag)
+            .unwrap_err()
+            .contains("can only reject"));
+        assert!(rules
+            .set(Rule::HighBelowLow, Outcome::Repair)
+            .unwrap_err()
+            .contains("no repair"));
     }
 }

@@ -42,6 +42,9 @@ pub struct IngestSpec {
     pub paths: Spanned<Vec<Spanned<String>>>,
     /// Fail a file whose share of rejected rows is above this (0.0–1.0).
     pub max_reject_ratio: Option<Spanned<f64>>,
+    /// Outcome per data-quality rule (`zero_open = "flag"`): `reject`, `repair` or `flag`.
+    #[serde(default)]
+    pub rules: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, serde::Serialize)]
