@@ -31,7 +31,7 @@ pub fn doctor(args: &DbArgs) -> Result<()> {
         }
         Timescale::Absent => {
             println!("timescaledb:  absent on this server");
-            println!("runner uses:  plain PostgreSQL: ordinary tables and indexes, date_bin for buckets, materialized views");
+            println!("runner uses:  plain PostgreSQL: ordinary tables and indexes, date_bin for buckets, aggregate tables refreshed by runner");
         }
     }
     println!(
