@@ -7,14 +7,14 @@ mod it {
     /// Shared helpers: test databases, temporary projects, running the binary.
     pub mod util;
 
-    /// The shipped analyses against hand-computed values.
-    mod analyses;
     /// Job files and arguments: every config error names its file and position.
     mod config;
+    /// Schema migrations and what `doctor` reports.
+    mod migrations;
     /// Loading the hand-checked fixture: values, rejects, flags, reruns.
     mod ingest;
     /// Ingest quirks, rules from the job file, kill -9 and concurrent runs.
     mod ingest_scale;
-    /// Schema migrations and what `doctor` reports.
-    mod migrations;
+    /// The shipped analyses against hand-computed values.
+    mod analyses;
 }

@@ -54,19 +54,10 @@ pub fn query_table(conn: &mut PgConnection, name: &str, sql: &str) -> Result<Tab
         let rows: Vec<CellsRow> = if columns.is_empty() {
             Vec::new()
         } else {
-            diesel::sql_query(format!(
-                "SELECT ARRAY[{cells}]::text[] AS cells FROM {VIEW}"
-            ))
-            .load(conn)?
+            diesel::sql_query(format!("SELECT ARRAY[{cells}]::text[] AS cells FROM {VIEW}")).load(conn)?
         };
         result = Some(Table {
-            columns: columns
-                .into_iter()
-                .map(|c| Column {
-                    name: c.name,
-                    sql_type: c.sql_type,
-                })
-                .collect(),
+            columns: columns.into_iter().map(|c| Column { name: c.name, sql_type: c.sql_type }).collect(),
             rows: rows.into_iter().map(|r| r.cells).collect(),
         });
         // Always roll back: the view (and anything else) must not outlive the query.
@@ -91,9 +82,7 @@ pub fn sql_error(name: &str, sql: &str, e: &DieselError) -> Error {
         }
         if let Some(position) = info.statement_position() {
             // The server counts characters from 1 in the statement it was sent.
-            let offset = usize::try_from(position - 1)
-                .unwrap_or(0)
-                .saturating_sub(VIEW_PREFIX.chars().count());
+            let offset = usize::try_from(position - 1).unwrap_or(0).saturating_sub(VIEW_PREFIX.chars().count());
             message.push_str(&excerpt(sql, offset));
         }
     }
@@ -120,9 +109,6 @@ mod tests {
     #[test]
     fn excerpt_points_at_the_character() {
         let sql = "SELECT 1\nFROM nope\nWHERE x";
-        assert_eq!(
-            excerpt(sql, 14),
-            "\n  --> rendered SQL line 2\n   | FROM nope\n   |      ^"
-        );
+        assert_eq!(excerpt(sql, 14), "\n  --> rendered SQL line 2\n   | FROM nope\n   |      ^");
     }
 }

@@ -49,8 +49,7 @@ pub fn selected<'a>(job: &'a Job, select: &[String]) -> Result<Vec<&'a Analysis>
     let mut problems = Diagnostics::default();
     for name in select {
         if !job.analyses.iter().any(|a| &a.name == name) {
-            let mut d = Diagnostic::new(format!("job `{}` has no analysis `{name}`", job.name))
-                .key("--select");
+            let mut d = Diagnostic::new(format!("job `{}` has no analysis `{name}`", job.name)).key("--select");
             if let Some(s) = suggest(name, job.analyses.iter().map(|a| a.name.as_str())) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
@@ -66,22 +65,14 @@ pub fn selected<'a>(job: &'a Job, select: &[String]) -> Result<Vec<&'a Analysis>
 }
 
 /// Render the selected analyses for `dialect` and `as_of`.
-pub fn render_all(
-    job: &Job,
-    analyses: &[&Analysis],
-    dialect: Dialect,
-    as_of: Option<NaiveDate>,
-) -> Result<Vec<Rendered>> {
+pub fn render_all(job: &Job, analyses: &[&Analysis], dialect: Dialect, as_of: Option<NaiveDate>) -> Result<Vec<Rendered>> {
     let env = env::environment(&job.templates_dir, dialect);
     let ctx = render::context(job, as_of, dialect == Dialect::Timescale);
     let mut problems = Diagnostics::default();
     let mut rendered = Vec::new();
     for analysis in analyses {
         match render::render(&env, &job.templates_dir, analysis, &ctx) {
-            Ok(sql) => rendered.push(Rendered {
-                analysis: (*analysis).clone(),
-                sql,
-            }),
+            Ok(sql) => rendered.push(Rendered { analysis: (*analysis).clone(), sql }),
             Err(Error::Config(d)) => problems.0.extend(d.0),
             Err(e) => return Err(e),
         }

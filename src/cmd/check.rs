@@ -34,9 +34,7 @@ fn check_one(path: &std::path::Path, vars: &[String]) -> Result<String> {
                 .key(format!("ingest.{}.paths", source.name)),
             ),
             Ok(found) => files += found.len(),
-            Err(e) => {
-                problems.push(Diagnostic::new(e).key(format!("ingest.{}.paths", source.name)))
-            }
+            Err(e) => problems.push(Diagnostic::new(e).key(format!("ingest.{}.paths", source.name))),
         }
     }
     let selected: Vec<_> = job.analyses.iter().collect();
@@ -48,9 +46,5 @@ fn check_one(path: &std::path::Path, vars: &[String]) -> Result<String> {
         }
     }
     problems.into_result()?;
-    Ok(format!(
-        "{} ingest sources, {files} files, {} analyses",
-        job.ingest.len(),
-        job.analyses.len()
-    ))
+    Ok(format!("{} ingest sources, {files} files, {} analyses", job.ingest.len(), job.analyses.len()))
 }

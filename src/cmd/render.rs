@@ -16,10 +16,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     };
     let selected = analysis::selected(&job, &args.select)?;
     for r in analysis::render_all(&job, &selected, dialect, job.as_of)? {
-        println!(
-            "-- analysis: {} ({})\n{};\n",
-            r.analysis.name, r.analysis.template, r.sql
-        );
+        println!("-- analysis: {} ({})\n{};\n", r.analysis.name, r.analysis.template, r.sql);
     }
     Ok(())
 }

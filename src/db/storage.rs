@@ -45,9 +45,6 @@ pub fn apply(conn: &mut PgConnection, caps: &Capabilities) -> Result<bool> {
     .bind::<Text, _>(CHUNK_INTERVAL)
     .execute(conn)
     .map_err(super::db_error("creating the daily_prices hypertable"))?;
-    tracing::info!(
-        chunk_interval = CHUNK_INTERVAL,
-        "daily_prices is now a hypertable"
-    );
+    tracing::info!(chunk_interval = CHUNK_INTERVAL, "daily_prices is now a hypertable");
     Ok(true)
 }

@@ -146,11 +146,7 @@ pub fn plan_listings(count: usize, day_count: usize, rng: &mut ChaCha8Rng) -> Ve
         .into_iter()
         .zip(is_etf)
         .map(|(ticker, etf)| {
-            let kind = if etf {
-                AssetKind::Etf
-            } else {
-                AssetKind::Stock
-            };
+            let kind = if etf { AssetKind::Etf } else { AssetKind::Stock };
             draw_listing(ticker, kind, day_count, rng)
         })
         .collect()
@@ -165,12 +161,7 @@ fn etf_count(count: usize) -> usize {
     share.clamp(1, count - 1)
 }
 
-fn draw_listing(
-    ticker: String,
-    kind: AssetKind,
-    day_count: usize,
-    rng: &mut ChaCha8Rng,
-) -> Listing {
+fn draw_listing(ticker: String, kind: AssetKind, day_count: usize, rng: &mut ChaCha8Rng) -> Listing {
     let exchange = match kind {
         AssetKind::Stock => pick_weighted(&STOCK_EXCHANGE_WEIGHTS, rng),
         AssetKind::Etf => pick_weighted(&ETF_EXCHANGE_WEIGHTS, rng),

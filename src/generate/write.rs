@@ -65,9 +65,7 @@ pub fn write_price_file(
     stats.bytes += PRICE_HEADER.len() as u64;
     for (row, bar) in bars.enumerate() {
         let day = first_day + row;
-        let defect = pending_defects
-            .next_if(|defect| defect.row == row)
-            .map(|defect| defect.kind);
+        let defect = pending_defects.next_if(|defect| defect.row == row).map(|defect| defect.kind);
         line.clear();
         match defect {
             Some(DefectKind::MalformedDate) => {
