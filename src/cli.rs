@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "runner", version, about = "Declarative job runner for market time series on PostgreSQL + TimescaleDB")]
+#[command(
+    name = "runner",
+    version,
+    about = "Declarative job runner for market time series on PostgreSQL + TimescaleDB"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

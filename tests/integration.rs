@@ -11,22 +11,22 @@ mod it {
     mod analyses;
     /// Materialized analyses, ref(), dependency order, --select, cycles, live check.
     mod analysis_dag;
+    /// Job files and arguments: every config error names its file and position.
+    mod config;
     /// Dialect helpers give identical numbers with and without TimescaleDB.
     mod dialect;
     /// Every value type and injection attempts, end to end through PostgreSQL.
     mod escaping;
     /// The indicator library against an independent computation; incremental runs.
     mod indicators;
-    /// `[storage]` applied idempotently; OHLCV aggregates on both backends.
-    mod storage;
-    /// `maintain` and `explain`.
-    mod maintain;
-    /// Job files and arguments: every config error names its file and position.
-    mod config;
     /// Loading the hand-checked fixture: values, rejects, flags, reruns.
     mod ingest;
     /// Ingest quirks, rules from the job file, kill -9 and concurrent runs.
     mod ingest_scale;
+    /// `maintain` and `explain`.
+    mod maintain;
     /// Schema migrations and what `doctor` reports.
     mod migrations;
+    /// `[storage]` applied idempotently; OHLCV aggregates on both backends.
+    mod storage;
 }

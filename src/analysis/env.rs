@@ -54,12 +54,19 @@ pub fn environment(templates_dir: &Path, dialect: Dialect) -> Environment<'stati
     env.add_filter("sql", sql_filter);
     env.add_filter("date", date_filter);
     env.add_filter("interval", interval_filter);
-    env.add_function("bucket", move |width: String, column: String| bucket(dialect, &width, &column));
-    env.add_function("first", move |value: String, time: String| first_last(dialect, &value, &time, true));
-    env.add_function("last", move |value: String, time: String| first_last(dialect, &value, &time, false));
-    env.add_function("gapfill_series", move |start: Value, end: Value, width: String| {
-        gapfill_series(&start, &end, &width)
+    env.add_function("bucket", move |width: String, column: String| {
+        bucket(dialect, &width, &column)
     });
+    env.add_function("first", move |value: String, time: String| {
+        first_last(dialect, &value, &time, true)
+    });
+    env.add_function("last", move |value: String, time: String| {
+        first_last(dialect, &value, &time, false)
+    });
+    env.add_function(
+        "gapfill_series",
+        move |start: Value, end: Value, width: String| gapfill_series(&start, &end, &width),
+    );
     env.add_function("ohlcv", ohlcv);
     env
 }
@@ -82,7 +89,10 @@ pub fn literal(value: &Value) -> Result<String, Error> {
     Ok(match value.kind() {
         ValueKind::None => "NULL".to_owned(),
         ValueKind::Undefined => {
-            return Err(Error::new(ErrorKind::UndefinedError, "undefined value in SQL"));
+            return Err(Error::new(
+                ErrorKind::UndefinedError,
+                "undefined value in SQL",
+            ));
         }
         ValueKind::Bool => if value.is_true() { "TRUE" } else { "FALSE" }.to_owned(),
         ValueKind::Number => number_literal(value)?,
@@ -116,10 +126,17 @@ fn number_literal(value: &Value) -> Result<String, Error> {
     }
     let f = f64::try_from(value.clone())?;
     if !f.is_finite() {
-        return Err(Error::new(ErrorKind::InvalidOperation, format!("{f} is not a SQL number")));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{f} is not a SQL number"),
+        ));
     }
     // Rust prints floats without exponent, which PostgreSQL reads as numeric exactly.
-    Ok(if f.fract() == 0.0 && f.abs() < 1e15 { format!("{f:.1}") } else { format!("{f}") })
+    Ok(if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{f:.1}")
+    } else {
+        format!("{f}")
+    })
 }
 
 fn ident_filter(value: &Value) -> Result<Value, Error> {
@@ -127,7 +144,10 @@ fn ident_filter(value: &Value) -> Result<Value, Error> {
         .as_str()
         .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "`ident` takes a string"))?;
     if name.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidOperation, "`ident` of an empty string"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "`ident` of an empty string",
+        ));
     }
     Ok(Value::from_safe_string(quote::ident(name)))
 }
@@ -148,12 +168,20 @@ fn date_filter(value: &Value) -> Result<Value, Error> {
     let text = value.as_str().unwrap_or_default();
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map(|d| Value::from_object(SqlDate(d)))
-        .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("`{value}` is not a date (YYYY-MM-DD)")))
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("`{value}` is not a date (YYYY-MM-DD)"),
+            )
+        })
 }
 
 fn interval_filter(value: &Value) -> Result<Value, Error> {
     let width = Width::parse(&value.to_string())?;
-    Ok(Value::from_safe_string(format!("INTERVAL {}", quote::literal(&width.text()))))
+    Ok(Value::from_safe_string(format!(
+        "INTERVAL {}",
+        quote::literal(&width.text())
+    )))
 }
 
 /// A bucket width: whole days (and weeks), or whole months (and quarters, years).
@@ -172,8 +200,16 @@ impl Width {
             )
         };
         let mut parts = text.split_whitespace();
-        let n: u32 = parts.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0).ok_or_else(bad)?;
-        let unit = parts.next().ok_or_else(bad)?.trim_end_matches('s').to_ascii_lowercase();
+        let n: u32 = parts
+            .next()
+            .and_then(|n| n.parse().ok())
+            .filter(|&n| n > 0)
+            .ok_or_else(bad)?;
+        let unit = parts
+            .next()
+            .ok_or_else(bad)?
+            .trim_end_matches('s')
+            .to_ascii_lowercase();
         if parts.next().is_some() {
             return Err(bad());
         }
@@ -312,7 +348,10 @@ mod tests {
     #[test]
     fn identifiers_and_raw_sql_need_explicit_filters() {
         let ctx = minijinja::context! { col => "close\"; --", frag => "ORDER BY 1" };
-        assert_eq!(pg("{{ col|ident }} {{ frag|sql }} {{ frag }}", ctx), "\"close\"\"; --\" ORDER BY 1 'ORDER BY 1'");
+        assert_eq!(
+            pg("{{ col|ident }} {{ frag|sql }} {{ frag }}", ctx),
+            "\"close\"\"; --\" ORDER BY 1 'ORDER BY 1'"
+        );
     }
 
     #[test]
@@ -324,14 +363,27 @@ mod tests {
     #[test]
     fn bucket_renders_per_dialect() {
         assert_eq!(
-            render(Dialect::Timescale, "{{ bucket('1 week', 'day') }}", minijinja::context! {}).unwrap(),
+            render(
+                Dialect::Timescale,
+                "{{ bucket('1 week', 'day') }}",
+                minijinja::context! {}
+            )
+            .unwrap(),
             "time_bucket(INTERVAL '7 days', \"day\")"
         );
         assert_eq!(
             pg("{{ bucket('1 week', 'day') }}", minijinja::context! {}),
             "date_bin(INTERVAL '7 days', \"day\"::timestamp, TIMESTAMP '2000-01-03')::date"
         );
-        assert_eq!(pg("{{ bucket('1 month', 'p.day') }}", minijinja::context! {}), "date_trunc('month', \"p\".\"day\")::date");
-        assert!(render(Dialect::Postgres, "{{ bucket('1 fortnight', 'day') }}", minijinja::context! {}).is_err());
+        assert_eq!(
+            pg("{{ bucket('1 month', 'p.day') }}", minijinja::context! {}),
+            "date_trunc('month', \"p\".\"day\")::date"
+        );
+        assert!(render(
+            Dialect::Postgres,
+            "{{ bucket('1 fortnight', 'day') }}",
+            minijinja::context! {}
+        )
+        .is_err());
     }
 }

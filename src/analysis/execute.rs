@@ -63,11 +63,16 @@ pub fn query_columns(conn: &mut PgConnection, sql: &str) -> Result<Vec<Column>, 
 
 /// Drop the view [`query_columns`] made, so the next query of the transaction can use it.
 pub fn drop_query_view(conn: &mut PgConnection) -> Result<(), DieselError> {
-    diesel::sql_query(format!("DROP VIEW pg_temp.{VIEW}")).execute(conn).map(drop)
+    diesel::sql_query(format!("DROP VIEW pg_temp.{VIEW}"))
+        .execute(conn)
+        .map(drop)
 }
 
 /// The columns of relation `relation` (a name PostgreSQL resolves, quoted as needed).
-pub fn relation_columns(conn: &mut PgConnection, relation: &str) -> Result<Vec<Column>, DieselError> {
+pub fn relation_columns(
+    conn: &mut PgConnection,
+    relation: &str,
+) -> Result<Vec<Column>, DieselError> {
     let columns: Vec<ColumnRow> = diesel::sql_query(format!(
         "SELECT attname::text AS name, format_type(atttypid, atttypmod) AS sql_type \
          FROM pg_attribute WHERE attrelid = {}::regclass \
@@ -75,11 +80,22 @@ pub fn relation_columns(conn: &mut PgConnection, relation: &str) -> Result<Vec<C
         quote::literal(relation)
     ))
     .load(conn)?;
-    Ok(columns.into_iter().map(|c| Column { name: c.name, sql_type: c.sql_type }).collect())
+    Ok(columns
+        .into_iter()
+        .map(|c| Column {
+            name: c.name,
+            sql_type: c.sql_type,
+        })
+        .collect())
 }
 
 /// Every row of `relation` (after the optional `WITH …` in `with`) as text cells.
-pub fn load_cells(conn: &mut PgConnection, columns: &[Column], with: &str, relation: &str) -> Result<Vec<Vec<Option<String>>>, DieselError> {
+pub fn load_cells(
+    conn: &mut PgConnection,
+    columns: &[Column],
+    with: &str,
+    relation: &str,
+) -> Result<Vec<Vec<Option<String>>>, DieselError> {
     if columns.is_empty() {
         return Ok(Vec::new());
     }
@@ -88,7 +104,10 @@ pub fn load_cells(conn: &mut PgConnection, columns: &[Column], with: &str, relat
         .map(|c| format!("{}::text", quote::ident(&c.name)))
         .collect::<Vec<_>>()
         .join(", ");
-    let rows: Vec<CellsRow> = diesel::sql_query(format!("{with}SELECT ARRAY[{cells}]::text[] AS cells FROM {relation}")).load(conn)?;
+    let rows: Vec<CellsRow> = diesel::sql_query(format!(
+        "{with}SELECT ARRAY[{cells}]::text[] AS cells FROM {relation}"
+    ))
+    .load(conn)?;
     Ok(rows.into_iter().map(|r| r.cells).collect())
 }
 
@@ -111,7 +130,9 @@ pub fn sql_error_after(name: &str, sql: &str, e: &DieselError, prefix: Option<us
         }
         if let (Some(position), Some(prefix)) = (info.statement_position(), prefix) {
             // The server counts characters from 1 in the statement it was sent.
-            let offset = usize::try_from(position - 1).unwrap_or(0).saturating_sub(prefix);
+            let offset = usize::try_from(position - 1)
+                .unwrap_or(0)
+                .saturating_sub(prefix);
             message.push_str(&excerpt(sql, offset));
         }
     }
@@ -138,6 +159,9 @@ mod tests {
     #[test]
     fn excerpt_points_at_the_character() {
         let sql = "SELECT 1\nFROM nope\nWHERE x";
-        assert_eq!(excerpt(sql, 14), "\n  --> rendered SQL line 2\n   | FROM nope\n   |      ^");
+        assert_eq!(
+            excerpt(sql, 14),
+            "\n  --> rendered SQL line 2\n   | FROM nope\n   |      ^"
+        );
     }
 }

@@ -64,7 +64,8 @@ pub fn selected<'a>(job: &'a Job, select: &[String]) -> Result<Vec<&'a Analysis>
     let mut problems = Diagnostics::default();
     for name in select {
         if !job.analyses.iter().any(|a| &a.name == name) {
-            let mut d = Diagnostic::new(format!("job `{}` has no analysis `{name}`", job.name)).key("--select");
+            let mut d = Diagnostic::new(format!("job `{}` has no analysis `{name}`", job.name))
+                .key("--select");
             if let Some(s) = suggest(name, job.analyses.iter().map(|a| a.name.as_str())) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
@@ -88,12 +89,19 @@ pub type Existing = BTreeSet<String>;
 ///
 /// # Errors
 /// Config errors for template problems (file and line), unknown names and cycles.
-pub fn plan(job: &Job, select: &[String], dialect: Dialect, as_of: Option<NaiveDate>, existing: &Existing) -> Result<Vec<Vec<Rendered>>> {
+pub fn plan(
+    job: &Job,
+    select: &[String],
+    dialect: Dialect,
+    as_of: Option<NaiveDate>,
+    existing: &Existing,
+) -> Result<Vec<Vec<Rendered>>> {
     let recorder = refs::Recorder::default();
     let mut env = env::environment(&job.templates_dir, dialect);
     refs::add_ref_function(&mut env, job, recorder.clone());
     let base = render::context(job, as_of, dialect == Dialect::Timescale);
-    let by_name: HashMap<&str, &Analysis> = job.analyses.iter().map(|a| (a.name.as_str(), a)).collect();
+    let by_name: HashMap<&str, &Analysis> =
+        job.analyses.iter().map(|a| (a.name.as_str(), a)).collect();
     let mut queue: Vec<&Analysis> = selected(job, select)?;
     let mut rendered: HashMap<String, Rendered> = HashMap::new();
     let mut problems = Diagnostics::default();
@@ -101,7 +109,8 @@ pub fn plan(job: &Job, select: &[String], dialect: Dialect, as_of: Option<NaiveD
         if rendered.contains_key(&analysis.name) {
             continue;
         }
-        let incremental = analysis.materialize == Some(Materialize::Incremental) && existing.contains(&analysis.name);
+        let incremental = analysis.materialize == Some(Materialize::Incremental)
+            && existing.contains(&analysis.name);
         let ctx = minijinja::context! {
             this => minijinja::Value::from_safe_string(refs::relation(&analysis.name)),
             is_incremental => incremental,
@@ -118,14 +127,33 @@ pub fn plan(job: &Job, select: &[String], dialect: Dialect, as_of: Option<NaiveD
         };
         let mut depends: BTreeSet<String> = recorder.take();
         depends.extend(analysis.depends_on.iter().cloned());
-        queue.extend(depends.iter().filter_map(|d| by_name.get(d.as_str()).copied()));
+        queue.extend(
+            depends
+                .iter()
+                .filter_map(|d| by_name.get(d.as_str()).copied()),
+        );
         let depends = depends.into_iter().collect();
-        rendered.insert(analysis.name.clone(), Rendered { analysis: analysis.clone(), sql, depends, incremental });
+        rendered.insert(
+            analysis.name.clone(),
+            Rendered {
+                analysis: analysis.clone(),
+                sql,
+                depends,
+                incremental,
+            },
+        );
     }
     problems.into_result()?;
     // Job order, so levels (and reports) list analyses as the job file does.
-    let mut ordered: Vec<Rendered> = job.analyses.iter().filter_map(|a| rendered.remove(&a.name)).collect();
-    let nodes: Vec<(String, Vec<String>)> = ordered.iter().map(|r| (r.analysis.name.clone(), r.depends.clone())).collect();
+    let mut ordered: Vec<Rendered> = job
+        .analyses
+        .iter()
+        .filter_map(|a| rendered.remove(&a.name))
+        .collect();
+    let nodes: Vec<(String, Vec<String>)> = ordered
+        .iter()
+        .map(|r| (r.analysis.name.clone(), r.depends.clone()))
+        .collect();
     let levels = dag::levels(&nodes).map_err(|cycle| {
         Error::config(
             Diagnostic::new(format!("analyses depend on each other in a cycle: {}", cycle.join(" -> ")))
@@ -145,9 +173,17 @@ pub fn plan(job: &Job, select: &[String], dialect: Dialect, as_of: Option<NaiveD
 ///
 /// # Errors
 /// As [`plan`].
-pub fn render_all(job: &Job, analyses: &[&Analysis], dialect: Dialect, as_of: Option<NaiveDate>) -> Result<Vec<Rendered>> {
+pub fn render_all(
+    job: &Job,
+    analyses: &[&Analysis],
+    dialect: Dialect,
+    as_of: Option<NaiveDate>,
+) -> Result<Vec<Rendered>> {
     let names: Vec<String> = analyses.iter().map(|a| a.name.clone()).collect();
-    Ok(plan(job, &names, dialect, as_of, &Existing::new())?.into_iter().flatten().collect())
+    Ok(plan(job, &names, dialect, as_of, &Existing::new())?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// Run the planned levels in turn, each level's analyses in parallel over the pool.
@@ -158,7 +194,10 @@ pub fn render_all(job: &Job, analyses: &[&Analysis], dialect: Dialect, as_of: Op
 pub fn run_all(pool: &Pool, levels: Vec<Vec<Rendered>>, job: &Job) -> Result<Vec<Executed>> {
     let mut executed = Vec::new();
     for level in levels {
-        let done: Vec<Executed> = level.into_par_iter().map(|r| run_one(pool, r)).collect::<Result<_>>()?;
+        let done: Vec<Executed> = level
+            .into_par_iter()
+            .map(|r| run_one(pool, r))
+            .collect::<Result<_>>()?;
         executed.extend(done);
     }
     let position = |name: &str| job.analyses.iter().position(|a| a.name == name);
@@ -167,10 +206,15 @@ pub fn run_all(pool: &Pool, levels: Vec<Vec<Rendered>>, job: &Job) -> Result<Vec
 }
 
 fn run_one(pool: &Pool, r: Rendered) -> Result<Executed> {
-    let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
     let started = Instant::now();
     let (table, written) = match r.analysis.materialize {
-        None => (execute::query_table(&mut conn, &r.analysis.name, &r.sql)?, None),
+        None => (
+            execute::query_table(&mut conn, &r.analysis.name, &r.sql)?,
+            None,
+        ),
         Some(kind) => {
             let fetch = !r.analysis.outputs.is_empty();
             let outcome = materialize::materialize(&mut conn, &r.analysis, kind, &r.sql, fetch)?;
@@ -179,5 +223,11 @@ fn run_one(pool: &Pool, r: Rendered) -> Result<Executed> {
     };
     let elapsed = started.elapsed();
     tracing::info!(analysis = %r.analysis.name, rows = table.rows.len(), written, ms = elapsed.as_millis() as u64, "analysis done");
-    Ok(Executed { analysis: r.analysis, sql: r.sql, table, elapsed, written })
+    Ok(Executed {
+        analysis: r.analysis,
+        sql: r.sql,
+        table,
+        elapsed,
+        written,
+    })
 }

@@ -14,8 +14,11 @@ use crate::job::{Analysis, Job};
 /// The variables every template sees: the job's `[vars]` (after `--var`), plus `as_of`
 /// (the run's as-of date), `job` (its name) and `timescaledb` (true when in use).
 pub fn context(job: &Job, as_of: Option<NaiveDate>, timescaledb: bool) -> Value {
-    let mut map: std::collections::BTreeMap<String, Value> =
-        job.vars.iter().map(|(k, v)| (k.clone(), to_value(v))).collect();
+    let mut map: std::collections::BTreeMap<String, Value> = job
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), to_value(v)))
+        .collect();
     map.insert(
         "as_of".into(),
         as_of.map_or(Value::from(()), |d| Value::from_object(SqlDate(d))),
@@ -29,27 +32,47 @@ pub fn context(job: &Job, as_of: Option<NaiveDate>, timescaledb: bool) -> Value 
 ///
 /// # Errors
 /// A config error naming the template file and line, with the line's text.
-pub fn render(env: &Environment<'_>, templates_dir: &Path, analysis: &Analysis, ctx: &Value) -> Result<String, Error> {
+pub fn render(
+    env: &Environment<'_>,
+    templates_dir: &Path,
+    analysis: &Analysis,
+    ctx: &Value,
+) -> Result<String, Error> {
     let rendered = env
         .get_template(&analysis.template)
         .and_then(|t| t.render(ctx));
-    rendered.map(|sql| sql.trim().trim_end_matches(';').trim_end().to_owned()).map_err(|e| {
-        Error::config(template_diagnostic(&e, templates_dir, &analysis.template).key(format!("analysis.{}", analysis.name)))
-    })
+    rendered
+        .map(|sql| sql.trim().trim_end_matches(';').trim_end().to_owned())
+        .map_err(|e| {
+            Error::config(
+                template_diagnostic(&e, templates_dir, &analysis.template)
+                    .key(format!("analysis.{}", analysis.name)),
+            )
+        })
 }
 
 /// A diagnostic for a minijinja error, located in the template it happened in (which
 /// may be an imported macro file rather than the analysis template itself).
-pub fn template_diagnostic(e: &minijinja::Error, templates_dir: &Path, fallback: &str) -> Diagnostic {
+pub fn template_diagnostic(
+    e: &minijinja::Error,
+    templates_dir: &Path,
+    fallback: &str,
+) -> Diagnostic {
     let name = e.name().unwrap_or(fallback);
     let path = templates_dir.join(name);
-    let detail = e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string());
+    let detail = e
+        .detail()
+        .map(str::to_owned)
+        .unwrap_or_else(|| e.kind().to_string());
     let mut d = Diagnostic::new(format!("template `{name}`: {detail}"));
     if let Some(line) = e.line() {
         let mut loc = Location::line(&path, line);
         if let Ok(source) = std::fs::read_to_string(&path) {
             loc.source_line = source.lines().nth(line - 1).map(str::to_owned);
-            loc.width = loc.source_line.as_ref().map_or(1, |l| l.trim_end().chars().count().max(1));
+            loc.width = loc
+                .source_line
+                .as_ref()
+                .map_or(1, |l| l.trim_end().chars().count().max(1));
         }
         d = d.at(loc);
     }

@@ -36,7 +36,9 @@ fn check_one(path: &std::path::Path, vars: &[String], offline: bool) -> Result<S
                 .key(format!("ingest.{}.paths", source.name)),
             ),
             Ok(found) => files += found.len(),
-            Err(e) => problems.push(Diagnostic::new(e).key(format!("ingest.{}.paths", source.name))),
+            Err(e) => {
+                problems.push(Diagnostic::new(e).key(format!("ingest.{}.paths", source.name)))
+            }
         }
     }
     let selected: Vec<_> = job.analyses.iter().collect();
@@ -48,8 +50,16 @@ fn check_one(path: &std::path::Path, vars: &[String], offline: bool) -> Result<S
         }
     }
     problems.into_result()?;
-    let live = if offline { String::from(", offline") } else { check_live(&job)? };
-    Ok(format!("{} ingest sources, {files} files, {} analyses{live}", job.ingest.len(), job.analyses.len()))
+    let live = if offline {
+        String::from(", offline")
+    } else {
+        check_live(&job)?
+    };
+    Ok(format!(
+        "{} ingest sources, {files} files, {} analyses{live}",
+        job.ingest.len(),
+        job.analyses.len()
+    ))
 }
 
 /// Plan every analysis on the job's database; an unreachable database is a note, not an

@@ -10,11 +10,20 @@ pub fn doctor(args: &DbArgs) -> Result<()> {
     db::pool::ensure_database(&url)?;
     let mut conn = db::pool::connect_one(&url)?;
     let caps = db::capabilities::detect(&mut conn, false)?;
-    println!("server:       PostgreSQL {} ({})", caps.server_version, caps.server_version_num);
+    println!(
+        "server:       PostgreSQL {} ({})",
+        caps.server_version, caps.server_version_num
+    );
     match &caps.timescale {
         Timescale::Installed { version, license } => {
-            println!("timescaledb:  installed, version {version}, license {}", license.as_deref().unwrap_or("unknown"));
-            println!("runner uses:  hypertable for daily_prices (chunks of {}), time_bucket", db::storage::CHUNK_INTERVAL);
+            println!(
+                "timescaledb:  installed, version {version}, license {}",
+                license.as_deref().unwrap_or("unknown")
+            );
+            println!(
+                "runner uses:  hypertable for daily_prices (chunks of {}), time_bucket",
+                db::storage::CHUNK_INTERVAL
+            );
         }
         Timescale::Available { version, .. } => {
             println!("timescaledb:  available (version {version}), not created in this database");
@@ -25,14 +34,22 @@ pub fn doctor(args: &DbArgs) -> Result<()> {
             println!("runner uses:  plain PostgreSQL: ordinary tables and indexes, date_bin for buckets, aggregate tables refreshed by runner");
         }
     }
-    println!("pg_stat_statements: {}", if caps.pg_stat_statements { "yes" } else { "no" });
+    println!(
+        "pg_stat_statements: {}",
+        if caps.pg_stat_statements { "yes" } else { "no" }
+    );
     let applied = db::migrate::applied(&mut conn).unwrap_or_default();
     let pending = pending_count(&mut conn);
-    println!("migrations:   {} applied, {} pending", applied.len(), pending);
+    println!(
+        "migrations:   {} applied, {} pending",
+        applied.len(),
+        pending
+    );
     Ok(())
 }
 
 fn pending_count(conn: &mut diesel::PgConnection) -> usize {
     use diesel_migrations::MigrationHarness;
-    conn.pending_migrations(db::migrate::MIGRATIONS).map_or(0, |p| p.len())
+    conn.pending_migrations(db::migrate::MIGRATIONS)
+        .map_or(0, |p| p.len())
 }

@@ -16,7 +16,8 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
         etf_tickers: args.etf_tickers.clone(),
     };
     let started = std::time::Instant::now();
-    let summary = write_dataset(&options).with_context(|| format!("generating into {}", args.out.display()))?;
+    let summary = write_dataset(&options)
+        .with_context(|| format!("generating into {}", args.out.display()))?;
     println!(
         "generated {} files, {} rows ({} deliberately malformed), {:.1} MB in {:.2}s into {}",
         summary.files,

@@ -29,5 +29,6 @@ pub fn database_url(args: &DbArgs) -> Result<String> {
     if let Some(job) = &args.job {
         return Ok(crate::job::load(job, &[])?.database_url);
     }
-    Ok(std::env::var("DATABASE_URL").unwrap_or_else(|_| crate::job::DEFAULT_DATABASE_URL.to_owned()))
+    Ok(std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| crate::job::DEFAULT_DATABASE_URL.to_owned()))
 }

@@ -19,10 +19,17 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     let selected = analysis::selected(&job, &args.select)?;
     for r in analysis::render_all(&job, &selected, dialect, job.as_of)? {
         let into = match r.analysis.materialize {
-            Some(kind) => format!(" -> {kind:?} {}", analysis::refs::relation(&r.analysis.name)).to_lowercase(),
+            Some(kind) => format!(
+                " -> {kind:?} {}",
+                analysis::refs::relation(&r.analysis.name)
+            )
+            .to_lowercase(),
             None => String::new(),
         };
-        println!("-- analysis: {} ({}){into}\n{};\n", r.analysis.name, r.analysis.template, r.sql);
+        println!(
+            "-- analysis: {} ({}){into}\n{};\n",
+            r.analysis.name, r.analysis.template, r.sql
+        );
     }
     Ok(())
 }

@@ -43,7 +43,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
     // Fail on a bad --select before touching the database.
     analysis::selected(&job, &args.select)?;
     // …and on template errors and dependency cycles.
-    analysis::plan(&job, &args.select, analysis::env::Dialect::Postgres, job.as_of, &analysis::Existing::new())?;
+    analysis::plan(
+        &job,
+        &args.select,
+        analysis::env::Dialect::Postgres,
+        job.as_of,
+        &analysis::Existing::new(),
+    )?;
     let options = IngestOptions::default();
     // The lock comes before migrations, so two first runs at once do not race to
     // create the schema; the database must exist to hold it.
@@ -66,9 +72,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options: &IngestOptions) -> Result<RunSummary> {
+fn execute(
+    pool: &Pool,
+    caps: &Capabilities,
+    job: &Job,
+    args: &RunArgs,
+    options: &IngestOptions,
+) -> Result<RunSummary> {
     let mut storage = {
-        let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+        let mut conn = pool
+            .get()
+            .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
         db::storage::apply_settings(&mut conn, caps, &job.storage)?
     };
     let ingest = if args.skip_ingest || job.ingest.is_empty() {
@@ -79,7 +93,9 @@ fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options:
         storage.extend(after_ingest(pool, caps, job, &summary)?);
         Some(summary)
     };
-    let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
     let as_of = match job.as_of {
         Some(d) => Some(d),
         None => latest_day(&mut conn)?,
@@ -97,7 +113,8 @@ fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options:
         .report
         .dir
         .join(as_of.map_or_else(|| "no-data".to_owned(), |d| d.to_string()));
-    std::fs::create_dir_all(&report_dir).with_context(|| format!("creating {}", report_dir.display()))?;
+    std::fs::create_dir_all(&report_dir)
+        .with_context(|| format!("creating {}", report_dir.display()))?;
     let rejects = ingest::rejects::write_csv(&mut conn, &report_dir.join("rejects.csv"))?;
     let meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
     write_reports(job, &meta, &executed, &report_dir)?;
@@ -128,14 +145,29 @@ fn execute(pool: &Pool, caps: &Capabilities, job: &Job, args: &RunArgs, options:
 
 /// Refresh the aggregates over the days the ingest touched, then maintain when the job
 /// asks for it after each ingest.
-fn after_ingest(pool: &Pool, caps: &Capabilities, job: &Job, summary: &IngestSummary) -> Result<Vec<String>> {
-    let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+fn after_ingest(
+    pool: &Pool,
+    caps: &Capabilities,
+    job: &Job,
+    summary: &IngestSummary,
+) -> Result<Vec<String>> {
+    let mut conn = pool
+        .get()
+        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
     let mut done = match summary.touched {
         Some(range) => db::storage::refresh_touched(&mut conn, caps, &job.storage, range)?,
         None => Vec::new(),
     };
     if job.storage.maintain_after_ingest {
-        done.extend(crate::maintain::run(&mut conn, caps, &job.storage, &crate::maintain::INGEST_TABLES)?.actions);
+        done.extend(
+            crate::maintain::run(
+                &mut conn,
+                caps,
+                &job.storage,
+                &crate::maintain::INGEST_TABLES,
+            )?
+            .actions,
+        );
     }
     Ok(done)
 }
@@ -148,10 +180,21 @@ fn latest_day(conn: &mut PgConnection) -> Result<Option<NaiveDate>> {
         .map_err(db::db_error("finding the latest trading day"))
 }
 
-fn report_meta(conn: &mut PgConnection, job: &Job, caps: &Capabilities, as_of: Option<NaiveDate>, rejects: usize) -> Result<ReportMeta> {
+fn report_meta(
+    conn: &mut PgConnection,
+    job: &Job,
+    caps: &Capabilities,
+    as_of: Option<NaiveDate>,
+    rejects: usize,
+) -> Result<ReportMeta> {
     // Counts from the manifest: exact, and instant even with 25 M rows.
     let (rows, symbols): (Option<i64>, i64) = ingest_files::table
-        .select((diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>("sum(rows_loaded)::bigint"), diesel::dsl::count_star()))
+        .select((
+            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
+                "sum(rows_loaded)::bigint",
+            ),
+            diesel::dsl::count_star(),
+        ))
         .first(conn)
         .map_err(db::db_error("counting loaded rows"))?;
     let mut notes = Vec::new();
@@ -175,10 +218,15 @@ fn report_meta(conn: &mut PgConnection, job: &Job, caps: &Capabilities, as_of: O
 }
 
 fn write_reports(job: &Job, meta: &ReportMeta, executed: &[Executed], dir: &Path) -> Result<()> {
-    for e in executed.iter().filter(|e| e.analysis.outputs.contains(&OutputFormat::Csv)) {
+    for e in executed
+        .iter()
+        .filter(|e| e.analysis.outputs.contains(&OutputFormat::Csv))
+    {
         let path = dir.join(report::csv_file_name(&e.analysis.name));
-        let file = std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
-        report::write_csv(&e.table, std::io::BufWriter::new(file)).with_context(|| format!("writing {}", path.display()))?;
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+        report::write_csv(&e.table, std::io::BufWriter::new(file))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let in_format = |format: OutputFormat| -> Vec<AnalysisReport<'_>> {
         executed
@@ -194,43 +242,61 @@ fn write_reports(job: &Job, meta: &ReportMeta, executed: &[Executed], dir: &Path
             .collect()
     };
     if job.report.formats.contains(&OutputFormat::Markdown) {
-        let md = report::render_markdown(meta, &in_format(OutputFormat::Markdown), job.report.max_rows);
-        std::fs::write(dir.join("report.md"), md).with_context(|| format!("writing {}", dir.join("report.md").display()))?;
+        let md = report::render_markdown(
+            meta,
+            &in_format(OutputFormat::Markdown),
+            job.report.max_rows,
+        );
+        std::fs::write(dir.join("report.md"), md)
+            .with_context(|| format!("writing {}", dir.join("report.md").display()))?;
     }
     if job.report.formats.contains(&OutputFormat::Html) {
         let html = report::render_html(meta, &in_format(OutputFormat::Html), job.report.max_rows)
             .context("rendering the HTML report")?;
-        std::fs::write(dir.join("report.html"), html).with_context(|| format!("writing {}", dir.join("report.html").display()))?;
+        std::fs::write(dir.join("report.html"), html)
+            .with_context(|| format!("writing {}", dir.join("report.html").display()))?;
     }
     Ok(())
 }
 
 /// Point `<report dir>/latest` at this run's folder (replaced atomically).
 fn point_latest(base: &Path, target: &Path) -> Result<()> {
-    let Some(name) = target.file_name() else { return Ok(()) };
+    let Some(name) = target.file_name() else {
+        return Ok(());
+    };
     let latest = base.join("latest");
     let temp = base.join(format!(".latest.{}", std::process::id()));
     let _ = std::fs::remove_file(&temp);
     #[cfg(unix)]
-    std::os::unix::fs::symlink(name, &temp).with_context(|| format!("linking {}", latest.display()))?;
+    std::os::unix::fs::symlink(name, &temp)
+        .with_context(|| format!("linking {}", latest.display()))?;
     #[cfg(not(unix))]
-    std::fs::write(&temp, name.to_string_lossy().as_bytes()).with_context(|| format!("writing {}", latest.display()))?;
+    std::fs::write(&temp, name.to_string_lossy().as_bytes())
+        .with_context(|| format!("writing {}", latest.display()))?;
     std::fs::rename(&temp, &latest).with_context(|| format!("linking {}", latest.display()))?;
     Ok(())
 }
 
 fn start_run(pool: &Pool, job: &Job) -> Result<i64> {
-    let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
     let vars = serde_json::to_value(&job.vars).unwrap_or_default();
     diesel::insert_into(runs::table)
-        .values((runs::job.eq(&job.name), runs::vars.eq(vars), runs::as_of.eq(job.as_of)))
+        .values((
+            runs::job.eq(&job.name),
+            runs::vars.eq(vars),
+            runs::as_of.eq(job.as_of),
+        ))
         .returning(runs::id)
         .get_result(&mut conn)
         .map_err(db::db_error("recording the run"))
 }
 
 fn finish_run(pool: &Pool, id: i64, outcome: &Result<RunSummary>) -> Result<()> {
-    let mut conn = pool.get().map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
     let (status, summary, error, as_of) = match outcome {
         Ok(s) => ("succeeded", serde_json::to_value(s).ok(), None, s.as_of),
         Err(e) => ("failed", None, Some(e.to_string()), None),

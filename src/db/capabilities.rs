@@ -11,9 +11,15 @@ use crate::error::Result;
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Timescale {
     /// The extension exists in this database.
-    Installed { version: String, license: Option<String> },
+    Installed {
+        version: String,
+        license: Option<String>,
+    },
     /// The server has it, but it is not created in this database (or could not be).
-    Available { version: String, reason: Option<String> },
+    Available {
+        version: String,
+        reason: Option<String>,
+    },
     /// Not on this server.
     Absent,
 }
@@ -37,13 +43,21 @@ impl Capabilities {
 
     /// One line for logs and report headers.
     pub fn describe(&self) -> String {
-        let pg = format!("PostgreSQL {}", self.server_version.split_whitespace().next().unwrap_or("?"));
+        let pg = format!(
+            "PostgreSQL {}",
+            self.server_version.split_whitespace().next().unwrap_or("?")
+        );
         match &self.timescale {
             Timescale::Installed { version, license } => format!(
                 "{pg} + TimescaleDB {version}{}",
-                license.as_ref().map(|l| format!(" ({l} license)")).unwrap_or_default()
+                license
+                    .as_ref()
+                    .map(|l| format!(" ({l} license)"))
+                    .unwrap_or_default()
             ),
-            Timescale::Available { version, .. } => format!("{pg} (TimescaleDB {version} available, not used)"),
+            Timescale::Available { version, .. } => {
+                format!("{pg} (TimescaleDB {version} available, not used)")
+            }
             Timescale::Absent => format!("{pg} (no TimescaleDB: plain PostgreSQL equivalents)"),
         }
     }
@@ -88,11 +102,16 @@ pub fn detect(conn: &mut PgConnection, create_extension: bool) -> Result<Capabil
     let mut reason = None;
     // Without preloading, CREATE EXTENSION fails and TimescaleDB's loader also ends the
     // session, so look before trying.
-    let preloaded = row.preload.split(',').any(|lib| lib.trim().trim_matches('"') == "timescaledb");
+    let preloaded = row
+        .preload
+        .split(',')
+        .any(|lib| lib.trim().trim_matches('"') == "timescaledb");
     if row.installed.is_none() && row.available.is_some() && !preloaded {
         reason = Some("timescaledb is not in shared_preload_libraries".to_owned());
     } else if row.installed.is_none() && row.available.is_some() && create_extension {
-        match conn.transaction(|c| diesel::sql_query("CREATE EXTENSION IF NOT EXISTS timescaledb").execute(c)) {
+        match conn.transaction(|c| {
+            diesel::sql_query("CREATE EXTENSION IF NOT EXISTS timescaledb").execute(c)
+        }) {
             Ok(_) => {
                 tracing::info!("created the timescaledb extension in this database");
                 row = diesel::sql_query(DETECT)
@@ -107,12 +126,11 @@ pub fn detect(conn: &mut PgConnection, create_extension: bool) -> Result<Capabil
     }
     let timescale = match (row.installed, row.available) {
         (Some(version), _) => {
-            let license: Option<String> = diesel::sql_query(
-                "SELECT current_setting('timescaledb.license', true) AS value",
-            )
-            .get_result::<Setting>(conn)
-            .ok()
-            .and_then(|s| s.value);
+            let license: Option<String> =
+                diesel::sql_query("SELECT current_setting('timescaledb.license', true) AS value")
+                    .get_result::<Setting>(conn)
+                    .ok()
+                    .and_then(|s| s.value);
             Timescale::Installed { version, license }
         }
         (None, Some(version)) => Timescale::Available { version, reason },

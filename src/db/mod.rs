@@ -16,7 +16,9 @@ pub use capabilities::{Capabilities, Timescale};
 pub use pool::{Pool, PooledConn};
 
 /// Attach a database error to what was being done.
-pub fn db_error(context: impl Into<String>) -> impl FnOnce(diesel::result::Error) -> crate::error::Error {
+pub fn db_error(
+    context: impl Into<String>,
+) -> impl FnOnce(diesel::result::Error) -> crate::error::Error {
     let context = context.into();
     move |source| crate::error::Error::Runtime {
         context,

@@ -45,13 +45,23 @@ pub fn connect(database_url: &str, size: u32) -> Result<Pool> {
         .test_on_check_out(true)
         .connection_customizer(Box::new(SessionSetup))
         .build(ConnectionManager::<PgConnection>::new(database_url))
-        .map_err(|e| Error::Message(format!("cannot connect to {}: {e}", url::redact(database_url))))
+        .map_err(|e| {
+            Error::Message(format!(
+                "cannot connect to {}: {e}",
+                url::redact(database_url)
+            ))
+        })
 }
 
 /// One connection outside the pool (for the run lock and for `doctor`).
 pub fn connect_one(database_url: &str) -> Result<PgConnection> {
-    let mut conn = PgConnection::establish(database_url)
-        .map_err(|e| Error::Message(format!("cannot connect to {}: {}", url::redact(database_url), e.to_string().trim())))?;
+    let mut conn = PgConnection::establish(database_url).map_err(|e| {
+        Error::Message(format!(
+            "cannot connect to {}: {}",
+            url::redact(database_url),
+            e.to_string().trim()
+        ))
+    })?;
     conn.batch_execute(SESSION_SETUP)
         .map_err(super::db_error("setting up the session"))?;
     Ok(conn)
@@ -73,8 +83,9 @@ pub fn ensure_database(database_url: &str) -> Result<()> {
     let Some(name) = url::database_name(database_url) else {
         return Ok(());
     };
-    let maintenance = url::with_database(database_url, "postgres")
-        .ok_or_else(|| Error::Message(format!("cannot read the URL {}", url::redact(database_url))))?;
+    let maintenance = url::with_database(database_url, "postgres").ok_or_else(|| {
+        Error::Message(format!("cannot read the URL {}", url::redact(database_url)))
+    })?;
     let mut conn = PgConnection::establish(&maintenance).map_err(|e| {
         Error::Message(format!(
             "database `{name}` does not exist and the server's `postgres` database is unreachable to create it ({}): {}",
@@ -87,6 +98,8 @@ pub fn ensure_database(database_url: &str) -> Result<()> {
         Ok(()) => Ok(()),
         // Another process created it in the meantime: fine.
         Err(e) if e.to_string().contains("already exists") => Ok(()),
-        Err(e) => Err(Error::Message(format!("cannot create database `{name}`: {e}"))),
+        Err(e) => Err(Error::Message(format!(
+            "cannot create database `{name}`: {e}"
+        ))),
     }
 }

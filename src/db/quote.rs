@@ -45,6 +45,9 @@ mod tests {
         assert_eq!(literal("x'); DROP TABLE t; --"), "'x''); DROP TABLE t; --'");
         assert_eq!(literal(r"a\b"), r"'a\b'");
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(qualified_ident("public.daily_prices"), "\"public\".\"daily_prices\"");
+        assert_eq!(
+            qualified_ident("public.daily_prices"),
+            "\"public\".\"daily_prices\""
+        );
     }
 }

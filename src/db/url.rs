@@ -57,7 +57,10 @@ pub fn with_database(url: &str, database: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = tail
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     Some(format!("{scheme}://{authority}/{database}{query}"))
 }
 
@@ -85,17 +88,32 @@ mod tests {
 
     #[test]
     fn redacts_passwords_everywhere() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(redact("postgres://u@h/db?password=x&sslmode=require"), "postgres://u@h/db?password=***&sslmode=require");
-        assert_eq!(redact("host=h password=x user=u"), "host=h password=*** user=u");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact("postgres://u@h/db?password=x&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact("host=h password=x user=u"),
+            "host=h password=*** user=u"
+        );
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
     }
 
     #[test]
     fn finds_and_replaces_the_database() {
-        assert_eq!(database_name("postgres://u@h:5432/stocks?x=1").as_deref(), Some("stocks"));
+        assert_eq!(
+            database_name("postgres://u@h:5432/stocks?x=1").as_deref(),
+            Some("stocks")
+        );
         assert_eq!(database_name("postgres://u@h:5432"), None);
-        assert_eq!(database_name("postgres://h/my%20db").as_deref(), Some("my db"));
+        assert_eq!(
+            database_name("postgres://h/my%20db").as_deref(),
+            Some("my db")
+        );
         assert_eq!(
             with_database("postgres://u:p@h:5432/stocks?sslmode=disable", "postgres").as_deref(),
             Some("postgres://u:p@h:5432/postgres?sslmode=disable")

@@ -89,8 +89,7 @@ pub fn plan_defects(rows_per_symbol: &[usize], rng: &mut ChaCha8Rng) -> Vec<Vec<
     let mut symbol_start = 0;
     for (symbol_defects, eligible_rows) in plan.iter_mut().zip(eligible_per_symbol) {
         let symbol_end = symbol_start + eligible_rows;
-        while let Some((position, kind)) = pending.next_if(|&(position, _)| position < symbol_end)
-        {
+        while let Some((position, kind)) = pending.next_if(|&(position, _)| position < symbol_end) {
             symbol_defects.push(Defect {
                 row: position - symbol_start,
                 kind,
@@ -137,7 +136,9 @@ mod tests {
         let total: usize = plan.iter().map(Vec::len).sum();
         assert_eq!(total, 300);
         for symbol_defects in &plan {
-            assert!(symbol_defects.windows(2).all(|pair| pair[0].row < pair[1].row));
+            assert!(symbol_defects
+                .windows(2)
+                .all(|pair| pair[0].row < pair[1].row));
         }
     }
 

@@ -328,7 +328,10 @@ mod tests {
             bytes += text.len() as u64;
             assert!(text.ends_with('\n') && !text.contains('\r'), "{path:?}");
             let mut lines = text.lines();
-            assert_eq!(lines.next(), Some("Date,Open,High,Low,Close,Adj Close,Volume"));
+            assert_eq!(
+                lines.next(),
+                Some("Date,Open,High,Low,Close,Adj Close,Volume")
+            );
             let mut previous_date = None;
             let mut last_prices = None;
             for line in lines {
@@ -390,14 +393,15 @@ mod tests {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         let header = reader.headers().expect("header").clone();
         assert_eq!(header, csv::StringRecord::from(meta::META_HEADER.to_vec()));
-        let records: Vec<csv::StringRecord> = reader
-            .records()
-            .collect::<Result<_, _>>()
-            .expect("records");
+        let records: Vec<csv::StringRecord> =
+            reader.records().collect::<Result<_, _>>().expect("records");
         assert_eq!(records.len(), summary.files);
         for record in &records {
             let directory = if &record[5] == "Y" { "etfs" } else { "stocks" };
-            let price_file = dir.path().join(directory).join(format!("{}.csv", &record[1]));
+            let price_file = dir
+                .path()
+                .join(directory)
+                .join(format!("{}.csv", &record[1]));
             assert!(price_file.is_file(), "{price_file:?}");
             assert_eq!(&record[6], "100.0");
             assert_eq!(&record[4] == " ", &record[3] != "Q");
@@ -429,7 +433,10 @@ mod tests {
             symbols: 0,
             ..options(dir.path(), true)
         };
-        assert_eq!(generate(&empty).expect("generate"), GenerateSummary::default());
+        assert_eq!(
+            generate(&empty).expect("generate"),
+            GenerateSummary::default()
+        );
         let meta_text = fs::read_to_string(dir.path().join(meta::META_FILE_NAME)).expect("meta");
         assert_eq!(meta_text.lines().count(), 1);
     }

@@ -105,7 +105,14 @@ const ETF_THEMES: &[&str] = &[
     "MSCI All Country Asia ex Japan",
     "Investment Grade Floating Rate",
 ];
-const ETF_WRAPPERS: &[&str] = &["ETF", "ETF", "ETF", "Index Fund", "Fund", "Daily Bull 3X Shares"];
+const ETF_WRAPPERS: &[&str] = &[
+    "ETF",
+    "ETF",
+    "ETF",
+    "Index Fund",
+    "Fund",
+    "Daily Bull 3X Shares",
+];
 
 /// A security name for a listing of `kind` on `exchange`.
 pub fn security_name(kind: AssetKind, exchange: Exchange, rng: &mut ChaCha8Rng) -> String {

@@ -190,7 +190,8 @@ impl Iterator for PriceWalk {
         let volume_shock = self.normals.sample(rng);
 
         let sigma = self.daily_volatility;
-        let close = (reference * (self.daily_log_drift + sigma * return_shock).exp()).max(MIN_PRICE);
+        let close =
+            (reference * (self.daily_log_drift + sigma * return_shock).exp()).max(MIN_PRICE);
         let open = (reference * (GAP_SHARE_OF_VOLATILITY * sigma * gap_shock).exp()).max(MIN_PRICE);
         let high = open.max(close) * (RANGE_SHARE_OF_VOLATILITY * sigma * high_shock).exp();
         let low = open.min(close) * (-RANGE_SHARE_OF_VOLATILITY * sigma * low_shock).exp();

@@ -54,7 +54,10 @@ pub fn discover(sources: &[&IngestSource]) -> Result<(Vec<SourceFile>, Vec<Skipp
     for source in sources {
         for path in source.files()? {
             let Some(symbol) = symbol_of(&path) else {
-                skipped.push(Skipped { path, reason: "no symbol in the file name".into() });
+                skipped.push(Skipped {
+                    path,
+                    reason: "no symbol in the file name".into(),
+                });
                 continue;
             };
             if let Some(first) = owner.get(&symbol) {
@@ -86,6 +89,9 @@ mod tests {
         assert_eq!(symbol_of(p).as_deref(), Some("BRK-B"));
         assert_eq!(asset_class_of(p), "stock");
         assert_eq!(asset_class_of(Path::new("/d/etfs/SPY.csv")), "etf");
-        assert_eq!(symbol_of(Path::new("/d/etfs/A.B#.csv")).as_deref(), Some("A.B#"));
+        assert_eq!(
+            symbol_of(Path::new("/d/etfs/A.B#.csv")).as_deref(),
+            Some("A.B#")
+        );
     }
 }

@@ -50,7 +50,10 @@ pub fn stamp(path: &Path) -> std::io::Result<Stamp> {
         .modified()?
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    Ok(Stamp { size: i64::try_from(meta.len()).unwrap_or(i64::MAX), mtime_ns })
+    Ok(Stamp {
+        size: i64::try_from(meta.len()).unwrap_or(i64::MAX),
+        mtime_ns,
+    })
 }
 
 /// The content hash stored in the manifest (xxh3-128, hex).
@@ -75,12 +78,16 @@ pub enum Change {
 
 /// Can the file be skipped on its stamp alone?
 pub fn is_unchanged(entry: Option<&Entry>, path: &str, stamp: Stamp) -> bool {
-    entry.is_some_and(|e| e.path == path && e.size_bytes == stamp.size && e.mtime_ns == stamp.mtime_ns)
+    entry.is_some_and(|e| {
+        e.path == path && e.size_bytes == stamp.size && e.mtime_ns == stamp.mtime_ns
+    })
 }
 
 /// Classify a file whose content has been read.
 pub fn classify(entry: Option<&Entry>, data: &[u8]) -> Change {
-    let Some(entry) = entry else { return Change::New };
+    let Some(entry) = entry else {
+        return Change::New;
+    };
     let old_len = usize::try_from(entry.size_bytes).unwrap_or(usize::MAX);
     if data.len() == old_len && content_hash(data) == entry.content_hash {
         return Change::Touched;
@@ -93,7 +100,10 @@ pub fn classify(entry: Option<&Entry>, data: &[u8]) -> Change {
         && content_hash(&data[..old_len]) == entry.content_hash
     {
         let first_line = data[..old_len].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        return Change::Grew { offset: old_len, first_line };
+        return Change::Grew {
+            offset: old_len,
+            first_line,
+        };
     }
     Change::Replaced
 }
@@ -125,20 +135,39 @@ mod tests {
         assert_eq!(classify(Some(&e), old), Change::Touched);
         assert_eq!(
             classify(Some(&e), b"Date,Close\n2020-01-01,1\n2020-01-02,2\n"),
-            Change::Grew { offset: old.len(), first_line: 3 }
+            Change::Grew {
+                offset: old.len(),
+                first_line: 3
+            }
         );
-        assert_eq!(classify(Some(&e), b"Date,Close\n2020-01-01,9\n2020-01-02,2\n"), Change::Replaced);
+        assert_eq!(
+            classify(Some(&e), b"Date,Close\n2020-01-01,9\n2020-01-02,2\n"),
+            Change::Replaced
+        );
         let unterminated = entry(b"Date,Close\n2020-01-01,1");
-        assert_eq!(classify(Some(&unterminated), b"Date,Close\n2020-01-01,15\n"), Change::Replaced);
+        assert_eq!(
+            classify(Some(&unterminated), b"Date,Close\n2020-01-01,15\n"),
+            Change::Replaced
+        );
     }
 
     #[test]
     fn unchanged_needs_same_path_size_and_mtime() {
         let e = entry(b"x");
-        let s = Stamp { size: 1, mtime_ns: 1 };
+        let s = Stamp {
+            size: 1,
+            mtime_ns: 1,
+        };
         assert!(is_unchanged(Some(&e), "/d/A.csv", s));
         assert!(!is_unchanged(Some(&e), "/e/A.csv", s));
-        assert!(!is_unchanged(Some(&e), "/d/A.csv", Stamp { size: 1, mtime_ns: 2 }));
+        assert!(!is_unchanged(
+            Some(&e),
+            "/d/A.csv",
+            Stamp {
+                size: 1,
+                mtime_ns: 2
+            }
+        ));
         assert!(!is_unchanged(None, "/d/A.csv", s));
     }
 }

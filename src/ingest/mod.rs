@@ -394,7 +394,11 @@ fn ingest_batch(
                 match crate::db::storage::symbol_day_range(&mut conn, &file.entry.symbol) {
                     Ok(range) => range,
                     Err(e) => {
-                        results.extend(files.iter().map(|f| failed(&f.entry.path, format!("loading failed: {e}"))));
+                        results.extend(
+                            files
+                                .iter()
+                                .map(|f| failed(&f.entry.path, format!("loading failed: {e}"))),
+                        );
                         return results;
                     }
                 }

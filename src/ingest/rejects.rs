@@ -12,11 +12,17 @@ use crate::error::{Context, Result};
 /// Write all rejects (ordered by file and line) to `path`; returns how many.
 pub fn write_csv(conn: &mut PgConnection, path: &Path) -> Result<usize> {
     let rows: Vec<(String, i64, String, String)> = ingest_rejects::table
-        .select((ingest_rejects::path, ingest_rejects::line, ingest_rejects::reason, ingest_rejects::raw))
+        .select((
+            ingest_rejects::path,
+            ingest_rejects::line,
+            ingest_rejects::reason,
+            ingest_rejects::raw,
+        ))
         .order((ingest_rejects::path, ingest_rejects::line))
         .load(conn)
         .map_err(crate::db::db_error("reading rejects"))?;
-    let file = std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
     let mut out = csv::Writer::from_writer(std::io::BufWriter::new(file));
     out.write_record(["file", "line", "reason", "raw"])
         .with_context(|| format!("writing {}", path.display()))?;

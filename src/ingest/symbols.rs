@@ -38,9 +38,17 @@ pub fn parse(path: &Path) -> Result<(Vec<SymbolRow>, Vec<MetaReject>), String> {
     let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&data);
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(data);
-    let header = reader.headers().map_err(|e| format!("{}: {e}", path.display()))?.clone();
-    let col = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
-    let symbol_col = col("Symbol").ok_or_else(|| format!("{}: the header has no `Symbol` column", path.display()))?;
+    let header = reader
+        .headers()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .clone();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let symbol_col = col("Symbol")
+        .ok_or_else(|| format!("{}: the header has no `Symbol` column", path.display()))?;
     let cols = [
         col("Nasdaq Traded"),
         col("Security Name"),
@@ -65,7 +73,11 @@ pub fn parse(path: &Path) -> Result<(Vec<SymbolRow>, Vec<MetaReject>), String> {
         };
         let flag = |c: Option<usize>| text(c).and_then(|v| yes_no(&v));
         let Some(symbol) = text(Some(symbol_col)) else {
-            rejects.push(MetaReject { line, reason: "missing symbol".into(), raw: record.iter().collect::<Vec<_>>().join(",") });
+            rejects.push(MetaReject {
+                line,
+                reason: "missing symbol".into(),
+                raw: record.iter().collect::<Vec<_>>().join(","),
+            });
             continue;
         };
         rows.push(SymbolRow {
@@ -75,7 +87,10 @@ pub fn parse(path: &Path) -> Result<(Vec<SymbolRow>, Vec<MetaReject>), String> {
             listing_exchange: text(cols[2]),
             market_category: text(cols[3]),
             etf: flag(cols[4]),
-            round_lot_size: text(cols[5]).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.fract() == 0.0).map(|v| v as i32),
+            round_lot_size: text(cols[5])
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.fract() == 0.0)
+                .map(|v| v as i32),
             test_issue: flag(cols[6]),
             financial_status: text(cols[7]),
             cqs_symbol: text(cols[8]),
@@ -140,8 +155,14 @@ mod tests {
         .unwrap();
         let (rows, rejects) = parse(&path).unwrap();
         assert!(rejects.is_empty());
-        assert_eq!(rows[0].security_name.as_deref(), Some("Agilent Technologies, Inc. Common Stock"));
-        assert_eq!(rows[1].security_name.as_deref(), Some("Alcoa Corporation Common Stock"));
+        assert_eq!(
+            rows[0].security_name.as_deref(),
+            Some("Agilent Technologies, Inc. Common Stock")
+        );
+        assert_eq!(
+            rows[1].security_name.as_deref(),
+            Some("Alcoa Corporation Common Stock")
+        );
         assert_eq!(rows[1].market_category, None);
         assert_eq!(rows[1].financial_status, None);
         assert_eq!(rows[1].round_lot_size, Some(100));

@@ -116,7 +116,12 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Job> {
         }
         Error::config(d)
     })?;
-    Planner { path, source: &source, problems: Diagnostics::default() }.plan(spec, overrides)
+    Planner {
+        path,
+        source: &source,
+        problems: Diagnostics::default(),
+    }
+    .plan(spec, overrides)
 }
 
 /// "did you mean" for serde's `unknown field `x`, expected one of `a`, `b``.
@@ -172,9 +177,11 @@ impl Planner<'_> {
         if !is_identifier(&name) {
             let loc = self.at(&spec.name);
             self.problem(
-                Diagnostic::new(format!("job name `{name}` must be lowercase letters, digits and `_`"))
-                    .at(loc)
-                    .key("name"),
+                Diagnostic::new(format!(
+                    "job name `{name}` must be lowercase letters, digits and `_`"
+                ))
+                .at(loc)
+                .key("name"),
             );
         }
         self.problems.into_result()?;
@@ -199,23 +206,29 @@ impl Planner<'_> {
         use crate::db::storage::{Aggregate, PgInterval, StorageSettings};
         let s = &spec.storage;
         let mut settings = StorageSettings::default();
-        let interval = |planner: &mut Self, value: &Spanned<String>, key: &str| -> Option<PgInterval> {
-            match PgInterval::parse(value.get_ref()) {
-                Ok(i) => Some(i),
-                Err(message) => {
-                    let loc = planner.at(value);
-                    planner.problem(Diagnostic::new(message).at(loc).key(format!("storage.{key}")));
-                    None
+        let interval =
+            |planner: &mut Self, value: &Spanned<String>, key: &str| -> Option<PgInterval> {
+                match PgInterval::parse(value.get_ref()) {
+                    Ok(i) => Some(i),
+                    Err(message) => {
+                        let loc = planner.at(value);
+                        planner.problem(
+                            Diagnostic::new(message)
+                                .at(loc)
+                                .key(format!("storage.{key}")),
+                        );
+                        None
+                    }
                 }
-            }
-        };
+            };
         if let Some(v) = &s.chunk_interval {
             if let Some(i) = interval(self, v, "chunk_interval") {
                 settings.chunk_days = i.approx_days();
             }
         }
         if let Some(v) = &s.compress_after {
-            settings.compress_after = interval(self, v, "compress_after").or(settings.compress_after);
+            settings.compress_after =
+                interval(self, v, "compress_after").or(settings.compress_after);
         }
         if s.compression == Some(false) {
             settings.compress_after = None;
@@ -255,7 +268,10 @@ impl Planner<'_> {
             .map(|(k, v)| (k.clone(), v.get_ref().clone()))
             .collect();
         for arg in overrides {
-            match vars::parse_override(arg, arg.split_once('=').and_then(|(k, _)| vars.get(k.trim()))) {
+            match vars::parse_override(
+                arg,
+                arg.split_once('=').and_then(|(k, _)| vars.get(k.trim())),
+            ) {
                 Ok((key, value)) => {
                     vars.insert(key, value);
                 }
@@ -269,8 +285,10 @@ impl Planner<'_> {
         let value = vars.get("as_of")?;
         let date = vars::as_date(value);
         if date.is_none() {
-            let mut d = Diagnostic::new(format!("`as_of` must be a date (YYYY-MM-DD), found `{value}`"))
-                .key("vars.as_of");
+            let mut d = Diagnostic::new(format!(
+                "`as_of` must be a date (YYYY-MM-DD), found `{value}`"
+            ))
+            .key("vars.as_of");
             if let Some(s) = spec.vars.get("as_of") {
                 d = d.at(self.at(s));
             }
@@ -312,11 +330,25 @@ impl Planner<'_> {
                 .name
                 .as_ref()
                 .map(|n| n.get_ref().clone())
-                .unwrap_or_else(|| format!("{}{}", kind_name(src.kind), if i > 0 { format!("_{i}") } else { String::new() }));
+                .unwrap_or_else(|| {
+                    format!(
+                        "{}{}",
+                        kind_name(src.kind),
+                        if i > 0 {
+                            format!("_{i}")
+                        } else {
+                            String::new()
+                        }
+                    )
+                });
             let key = format!("ingest.{name}.paths");
             if src.paths.get_ref().is_empty() {
                 let loc = self.at(&src.paths);
-                self.problem(Diagnostic::new("`paths` lists no files").at(loc).key(key.clone()));
+                self.problem(
+                    Diagnostic::new("`paths` lists no files")
+                        .at(loc)
+                        .key(key.clone()),
+                );
             }
             let mut patterns = Vec::new();
             for p in src.paths.get_ref() {
@@ -326,7 +358,11 @@ impl Planner<'_> {
                     Ok(_) => patterns.push(pattern),
                     Err(e) => {
                         let loc = self.at(p);
-                        self.problem(Diagnostic::new(format!("bad glob pattern: {e}")).at(loc).key(key.clone()));
+                        self.problem(
+                            Diagnostic::new(format!("bad glob pattern: {e}"))
+                                .at(loc)
+                                .key(key.clone()),
+                        );
                     }
                 }
             }
@@ -335,21 +371,33 @@ impl Planner<'_> {
                 if !(0.0..=1.0).contains(&value) {
                     let loc = self.at(r);
                     self.problem(
-                        Diagnostic::new(format!("`max_reject_ratio` must be between 0 and 1, found {value}"))
-                            .at(loc)
-                            .key(format!("ingest.{name}.max_reject_ratio")),
+                        Diagnostic::new(format!(
+                            "`max_reject_ratio` must be between 0 and 1, found {value}"
+                        ))
+                        .at(loc)
+                        .key(format!("ingest.{name}.max_reject_ratio")),
                     );
                 }
                 value
             });
             let rules = self.rules(src, &name);
-            sources.push(IngestSource { name, kind: src.kind, patterns, max_reject_ratio, rules });
+            sources.push(IngestSource {
+                name,
+                kind: src.kind,
+                patterns,
+                max_reject_ratio,
+                rules,
+            });
         }
         sources
     }
 
     /// `[ingest.rules]`: each key a rule name, each value an outcome the rule allows.
-    fn rules(&mut self, src: &super::spec::IngestSpec, name: &str) -> crate::ingest::rules::RuleSet {
+    fn rules(
+        &mut self,
+        src: &super::spec::IngestSpec,
+        name: &str,
+    ) -> crate::ingest::rules::RuleSet {
         use crate::ingest::rules::{Outcome, Rule, RuleSet};
         let mut rules = RuleSet::default();
         for (rule_name, outcome) in &src.rules {
@@ -357,9 +405,12 @@ impl Planner<'_> {
             let loc = self.at(outcome);
             let Some(rule) = Rule::from_name(rule_name) else {
                 let known: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
-                let mut d = Diagnostic::new(format!("unknown rule `{rule_name}`; known rules: {}", known.join(", ")))
-                    .at(loc)
-                    .key(key);
+                let mut d = Diagnostic::new(format!(
+                    "unknown rule `{rule_name}`; known rules: {}",
+                    known.join(", ")
+                ))
+                .at(loc)
+                .key(key);
                 if let Some(s) = suggest(rule_name, known) {
                     d = d.help(format!("did you mean `{s}`?"));
                 }
@@ -391,16 +442,23 @@ impl Planner<'_> {
         };
         ReportSettings {
             dir,
-            formats: spec
-                .report
-                .formats
-                .clone()
-                .unwrap_or_else(|| vec![OutputFormat::Csv, OutputFormat::Markdown, OutputFormat::Html]),
+            formats: spec.report.formats.clone().unwrap_or_else(|| {
+                vec![
+                    OutputFormat::Csv,
+                    OutputFormat::Markdown,
+                    OutputFormat::Html,
+                ]
+            }),
             max_rows: spec.report.max_rows.unwrap_or(50),
         }
     }
 
-    fn analyses(&mut self, spec: &JobSpec, templates_dir: &Path, report: &ReportSettings) -> Vec<Analysis> {
+    fn analyses(
+        &mut self,
+        spec: &JobSpec,
+        templates_dir: &Path,
+        report: &ReportSettings,
+    ) -> Vec<Analysis> {
         let mut seen = HashSet::new();
         let mut analyses = Vec::new();
         for a in &spec.analysis {
@@ -458,7 +516,12 @@ impl Planner<'_> {
     }
 
     /// `time_column` and `unique_key` belong to incremental analyses, which need both.
-    fn check_incremental(&mut self, a: &super::spec::AnalysisSpec, name: &str, materialize: Option<Materialize>) {
+    fn check_incremental(
+        &mut self,
+        a: &super::spec::AnalysisSpec,
+        name: &str,
+        materialize: Option<Materialize>,
+    ) {
         let key = format!("analysis.{name}.materialize");
         let incremental = materialize == Some(Materialize::Incremental);
         match (&a.time_column, incremental) {
@@ -475,17 +538,22 @@ impl Planner<'_> {
             (Some(t), false) => {
                 let loc = self.at(t);
                 self.problem(
-                    Diagnostic::new("`time_column` only applies to `materialize = \"incremental\"`")
-                        .at(loc)
-                        .key(format!("analysis.{name}.time_column")),
+                    Diagnostic::new(
+                        "`time_column` only applies to `materialize = \"incremental\"`",
+                    )
+                    .at(loc)
+                    .key(format!("analysis.{name}.time_column")),
                 );
             }
             (Some(t), true) if !a.unique_key.is_empty() && !a.unique_key.contains(t.get_ref()) => {
                 let loc = self.at(t);
                 self.problem(
-                    Diagnostic::new(format!("`unique_key` must include the time column `{}`", t.get_ref()))
-                        .at(loc)
-                        .key(format!("analysis.{name}.unique_key")),
+                    Diagnostic::new(format!(
+                        "`unique_key` must include the time column `{}`",
+                        t.get_ref()
+                    ))
+                    .at(loc)
+                    .key(format!("analysis.{name}.unique_key")),
                 );
             }
             _ => {}
@@ -558,13 +626,22 @@ mod tests {
     #[test]
     fn hints_the_closest_known_key() {
         let msg = "unknown field `templat`, expected one of `name`, `description`, `template`, `outputs`, `chart`";
-        assert_eq!(unknown_key_hint(msg).as_deref(), Some("did you mean `template`?"));
+        assert_eq!(
+            unknown_key_hint(msg).as_deref(),
+            Some("did you mean `template`?")
+        );
     }
 
     #[test]
     fn root_is_above_a_jobs_folder() {
-        assert_eq!(project_root(Path::new("/p/jobs/q.toml")), PathBuf::from("/p"));
-        assert_eq!(project_root(Path::new("/p/other/q.toml")), PathBuf::from("/p/other"));
+        assert_eq!(
+            project_root(Path::new("/p/jobs/q.toml")),
+            PathBuf::from("/p")
+        );
+        assert_eq!(
+            project_root(Path::new("/p/other/q.toml")),
+            PathBuf::from("/p/other")
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@ pub type VarValue = toml::Value;
 pub type Vars = BTreeMap<String, VarValue>;
 
 /// Parse `key=value` from the command line, typed like `existing` when it is set.
-pub fn parse_override(arg: &str, existing: Option<&VarValue>) -> Result<(String, VarValue), String> {
+pub fn parse_override(
+    arg: &str,
+    existing: Option<&VarValue>,
+) -> Result<(String, VarValue), String> {
     let (key, raw) = arg
         .split_once('=')
         .ok_or_else(|| format!("`--var {arg}` is not of the form KEY=VALUE"))?;
@@ -43,7 +46,9 @@ fn coerce(raw: &str, like: &VarValue) -> Result<VarValue, &'static str> {
         VarValue::String(_) => VarValue::String(raw.to_owned()),
         VarValue::Integer(_) => VarValue::Integer(raw_trimmed.parse().map_err(|_| "an integer")?),
         VarValue::Float(_) => VarValue::Float(raw_trimmed.parse().map_err(|_| "a number")?),
-        VarValue::Boolean(_) => VarValue::Boolean(raw_trimmed.parse().map_err(|_| "true or false")?),
+        VarValue::Boolean(_) => {
+            VarValue::Boolean(raw_trimmed.parse().map_err(|_| "true or false")?)
+        }
         VarValue::Datetime(_) => date_value(raw_trimmed).ok_or("a date (YYYY-MM-DD)")?,
         VarValue::Array(items) => {
             let element_like = items.first();
@@ -130,7 +135,11 @@ pub fn date_to_value(date: NaiveDate) -> VarValue {
 
 /// Expand `${name}` and `${name:-default}` from `vars` (scalars only), then the process
 /// environment. `$$` is a literal `$`. Unknown names without default are an error.
-pub fn expand(text: &str, vars: &Vars, env: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn expand(
+    text: &str,
+    vars: &Vars,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
@@ -159,7 +168,9 @@ pub fn expand(text: &str, vars: &Vars, env: impl Fn(&str) -> Option<String>) -> 
             .and_then(scalar_text)
             .or_else(|| env(name).filter(|v| !v.is_empty()))
             .or_else(|| default.map(str::to_owned))
-            .ok_or_else(|| format!("`${{{name}}}` is not a job variable or environment variable"))?;
+            .ok_or_else(|| {
+                format!("`${{{name}}}` is not a job variable or environment variable")
+            })?;
         out.push_str(&value);
         rest = &body_and_tail[end + 1..];
     }
@@ -184,7 +195,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, VarValue)]) -> Vars {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
     }
 
     #[test]
@@ -195,7 +209,10 @@ mod tests {
             VarValue::String("123".into())
         );
         let like = VarValue::Integer(12);
-        assert_eq!(parse_override("weeks=4", Some(&like)).unwrap().1, VarValue::Integer(4));
+        assert_eq!(
+            parse_override("weeks=4", Some(&like)).unwrap().1,
+            VarValue::Integer(4)
+        );
         let err = parse_override("weeks=four", Some(&like)).unwrap_err();
         assert!(err.contains("expected an integer"), "{err}");
     }
@@ -205,13 +222,22 @@ mod tests {
         assert_eq!(infer("5"), VarValue::Integer(5));
         assert_eq!(infer("2.5"), VarValue::Float(2.5));
         assert_eq!(infer("true"), VarValue::Boolean(true));
-        assert_eq!(as_date(&infer("2020-03-31")), NaiveDate::from_ymd_opt(2020, 3, 31));
+        assert_eq!(
+            as_date(&infer("2020-03-31")),
+            NaiveDate::from_ymd_opt(2020, 3, 31)
+        );
         assert_eq!(infer("2020-02-30"), VarValue::String("2020-02-30".into()));
         assert_eq!(
             infer("[AAPL, MSFT]"),
-            VarValue::Array(vec![VarValue::String("AAPL".into()), VarValue::String("MSFT".into())])
+            VarValue::Array(vec![
+                VarValue::String("AAPL".into()),
+                VarValue::String("MSFT".into())
+            ])
         );
-        assert_eq!(infer("x'); DROP TABLE t; --"), VarValue::String("x'); DROP TABLE t; --".into()));
+        assert_eq!(
+            infer("x'); DROP TABLE t; --"),
+            VarValue::String("x'); DROP TABLE t; --".into())
+        );
     }
 
     #[test]
@@ -233,10 +259,15 @@ mod tests {
     fn expands_vars_then_env_then_default() {
         let v = vars(&[("data_dir", VarValue::String("/d".into()))]);
         let env = |k: &str| (k == "HOME").then(|| "/root".to_owned());
-        assert_eq!(expand("${data_dir}/stocks/*.csv", &v, env).unwrap(), "/d/stocks/*.csv");
+        assert_eq!(
+            expand("${data_dir}/stocks/*.csv", &v, env).unwrap(),
+            "/d/stocks/*.csv"
+        );
         assert_eq!(expand("${HOME}/x", &v, env).unwrap(), "/root/x");
         assert_eq!(expand("${NOPE:-fallback}", &v, env).unwrap(), "fallback");
         assert_eq!(expand("cost $$5", &v, env).unwrap(), "cost $5");
-        assert!(expand("${NOPE}", &v, env).unwrap_err().contains("`${NOPE}`"));
+        assert!(expand("${NOPE}", &v, env)
+            .unwrap_err()
+            .contains("`${NOPE}`"));
     }
 }

@@ -10,11 +10,17 @@ fn run_job(p: &Project, db: &TestDb, vars: &[&str]) -> String {
         args.push(v);
     }
     p.runner(Some(db), &args).expect_code(0);
-    std::fs::read_link(p.path("reports/quarterly/latest")).unwrap().display().to_string()
+    std::fs::read_link(p.path("reports/quarterly/latest"))
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 fn csv(p: &Project, dir: &str, name: &str) -> Vec<String> {
-    p.read(&format!("reports/quarterly/{dir}/{name}.csv")).lines().map(str::to_owned).collect()
+    p.read(&format!("reports/quarterly/{dir}/{name}.csv"))
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -33,13 +39,22 @@ fn average_volume_of_the_last_full_quarter_respects_boundaries() {
     );
     // On the quarter's last day the quarter is complete.
     let dir = run_job(&p, &db, &["symbol=AAA", "as_of=2020-03-31"]);
-    assert_eq!(csv(&p, &dir, "avg_volume_last_quarter")[1], "AAA,2020-Q1,2020-01-01,2020-03-31,6,6,308.33");
+    assert_eq!(
+        csv(&p, &dir, "avg_volume_last_quarter")[1],
+        "AAA,2020-Q1,2020-01-01,2020-03-31,6,6,308.33"
+    );
     // The day before, it is not: Q4 2019 (3000, 1000, 2000), not the 2019-09-30 record.
     let dir = run_job(&p, &db, &["symbol=AAA", "as_of=2020-03-30"]);
-    assert_eq!(csv(&p, &dir, "avg_volume_last_quarter")[1], "AAA,2019-Q4,2019-10-01,2019-12-31,3,3,2000.00");
+    assert_eq!(
+        csv(&p, &dir, "avg_volume_last_quarter")[1],
+        "AAA,2019-Q4,2019-10-01,2019-12-31,3,3,2000.00"
+    );
     // BBB's NULL volume on 2020-04-01 is outside Q1; its Q1 days are 03-27, 03-30, 03-31.
     let dir = run_job(&p, &db, &["symbol=BBB"]);
-    assert_eq!(csv(&p, &dir, "avg_volume_last_quarter")[1], "BBB,2020-Q1,2020-01-01,2020-03-31,3,3,516.67");
+    assert_eq!(
+        csv(&p, &dir, "avg_volume_last_quarter")[1],
+        "BBB,2020-Q1,2020-01-01,2020-03-31,3,3,516.67"
+    );
 }
 
 #[test]
@@ -117,7 +132,8 @@ fn reports_are_written_in_every_format() {
     let html = p.read(&format!("reports/quarterly/{dir}/report.html"));
     // One chart per declared chart: weekly_avg_close and highest_volume_day declare one each.
     assert_eq!(html.matches("<svg").count(), 2, "{html}");
-    let summary: serde_json::Value = serde_json::from_str(&p.read(&format!("reports/quarterly/{dir}/summary.json"))).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&p.read(&format!("reports/quarterly/{dir}/summary.json"))).unwrap();
     assert_eq!(summary["ingest"]["rows_loaded"], 17);
     assert_eq!(summary["analyses"].as_array().unwrap().len(), 4);
 }

@@ -10,12 +10,18 @@ fn job(p: &Project, body: &str) -> String {
 #[test]
 fn unknown_key_names_file_line_column_and_suggests() {
     let p = Project::new();
-    let path = job(&p, "name = \"t\"\n\n[[analysis]]\nname = \"a\"\ntemplat = \"x.sql\"\n");
+    let path = job(
+        &p,
+        "name = \"t\"\n\n[[analysis]]\nname = \"a\"\ntemplat = \"x.sql\"\n",
+    );
     let run = p.runner(None, &["check", &path]).expect_code(CONFIG_ERROR);
     let err = run.stderr();
     assert!(err.contains("unknown field `templat`"), "{err}");
     assert!(err.contains(" --> jobs/t.toml:5:1"), "{err}");
-    assert!(err.contains("5 | templat = \"x.sql\"\n  | ^^^^^^^"), "{err}");
+    assert!(
+        err.contains("5 | templat = \"x.sql\"\n  | ^^^^^^^"),
+        "{err}"
+    );
     assert!(err.contains("help: did you mean `template`?"), "{err}");
 }
 
@@ -23,7 +29,10 @@ fn unknown_key_names_file_line_column_and_suggests() {
 fn malformed_toml_names_its_position() {
     let p = Project::new();
     let path = job(&p, "name = \"t\"\ndescription = \"unterminated\n");
-    let err = p.runner(None, &["check", &path]).expect_code(CONFIG_ERROR).stderr();
+    let err = p
+        .runner(None, &["check", &path])
+        .expect_code(CONFIG_ERROR)
+        .stderr();
     assert!(err.contains("invalid job file"), "{err}");
     assert!(err.contains(" --> jobs/t.toml:2:"), "{err}");
 }
@@ -31,9 +40,18 @@ fn malformed_toml_names_its_position() {
 #[test]
 fn missing_template_points_at_its_key() {
     let p = Project::new();
-    let path = job(&p, "name = \"t\"\n\n[[analysis]]\nname = \"a\"\ntemplate = \"nope.sql\"\n");
-    let err = p.runner(None, &["check", &path]).expect_code(CONFIG_ERROR).stderr();
-    assert!(err.contains("template `nope.sql` of analysis `a` not found"), "{err}");
+    let path = job(
+        &p,
+        "name = \"t\"\n\n[[analysis]]\nname = \"a\"\ntemplate = \"nope.sql\"\n",
+    );
+    let err = p
+        .runner(None, &["check", &path])
+        .expect_code(CONFIG_ERROR)
+        .stderr();
+    assert!(
+        err.contains("template `nope.sql` of analysis `a` not found"),
+        "{err}"
+    );
     assert!(err.contains(" --> jobs/t.toml:5:12"), "{err}");
     assert!(err.contains("key: `analysis.a.template`"), "{err}");
 }
@@ -45,7 +63,10 @@ fn every_problem_is_reported_not_just_the_first() {
         &p,
         "name = \"t\"\n[[analysis]]\nname = \"a\"\ntemplate = \"nope.sql\"\n[[analysis]]\nname = \"a\"\ntemplate = \"also-missing.sql\"\n",
     );
-    let err = p.runner(None, &["check", &path]).expect_code(CONFIG_ERROR).stderr();
+    let err = p
+        .runner(None, &["check", &path])
+        .expect_code(CONFIG_ERROR)
+        .stderr();
     assert!(err.contains("analysis `a` is defined twice"), "{err}");
     assert!(err.contains("3 problems found"), "{err}");
 }
@@ -53,9 +74,18 @@ fn every_problem_is_reported_not_just_the_first() {
 #[test]
 fn template_errors_name_template_file_and_line() {
     let p = Project::new();
-    p.write("templates/broken.sql", "SELECT 1\nFROM t\nWHERE x = {{ undefined_var }}\n");
-    let path = job(&p, "name = \"t\"\n[[analysis]]\nname = \"b\"\ntemplate = \"broken.sql\"\n");
-    let err = p.runner(None, &["check", &path]).expect_code(CONFIG_ERROR).stderr();
+    p.write(
+        "templates/broken.sql",
+        "SELECT 1\nFROM t\nWHERE x = {{ undefined_var }}\n",
+    );
+    let path = job(
+        &p,
+        "name = \"t\"\n[[analysis]]\nname = \"b\"\ntemplate = \"broken.sql\"\n",
+    );
+    let err = p
+        .runner(None, &["check", &path])
+        .expect_code(CONFIG_ERROR)
+        .stderr();
     assert!(err.contains("template `broken.sql`"), "{err}");
     assert!(err.contains("broken.sql:3:1"), "{err}");
     assert!(err.contains("3 | WHERE x = {{ undefined_var }}"), "{err}");
@@ -65,12 +95,21 @@ fn template_errors_name_template_file_and_line() {
 fn bad_var_override_is_a_config_error() {
     let p = Project::new();
     let err = p
-        .runner(None, &["check", "jobs/quarterly.toml", "--var", "weeks=many"])
+        .runner(
+            None,
+            &["check", "jobs/quarterly.toml", "--var", "weeks=many"],
+        )
         .expect_code(CONFIG_ERROR)
         .stderr();
-    assert!(err.contains("`--var weeks=many`: expected an integer"), "{err}");
+    assert!(
+        err.contains("`--var weeks=many`: expected an integer"),
+        "{err}"
+    );
     let err = p
-        .runner(None, &["check", "jobs/quarterly.toml", "--var", "as_of=2020-02-30"])
+        .runner(
+            None,
+            &["check", "jobs/quarterly.toml", "--var", "as_of=2020-02-30"],
+        )
         .expect_code(CONFIG_ERROR)
         .stderr();
     assert!(err.contains("`as_of` must be a date"), "{err}");
@@ -80,10 +119,21 @@ fn bad_var_override_is_a_config_error() {
 fn source_globs_that_match_nothing_fail_check() {
     let p = Project::new();
     let err = p
-        .runner(None, &["check", "jobs/quarterly.toml", "--var", "data_dir=/nonexistent"])
+        .runner(
+            None,
+            &[
+                "check",
+                "jobs/quarterly.toml",
+                "--var",
+                "data_dir=/nonexistent",
+            ],
+        )
         .expect_code(CONFIG_ERROR)
         .stderr();
-    assert!(err.contains("ingest source `prices` matches no files"), "{err}");
+    assert!(
+        err.contains("ingest source `prices` matches no files"),
+        "{err}"
+    );
 }
 
 /// Every shipped job validates (like `just`'s examples test).
@@ -93,7 +143,10 @@ fn every_shipped_job_checks() {
     for entry in std::fs::read_dir(super::util::repo().join("jobs")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if name.ends_with(".toml") {
-            let out = p.runner(None, &["check", &format!("jobs/{name}")]).expect_code(0).stdout();
+            let out = p
+                .runner(None, &["check", &format!("jobs/{name}")])
+                .expect_code(0)
+                .stdout();
             assert!(out.starts_with(&format!("ok: jobs/{name}")), "{out}");
         }
     }
@@ -105,11 +158,23 @@ fn render_prints_escaped_sql_without_a_database() {
     let out = p
         .runner(
             None,
-            &["render", "jobs/quarterly.toml", "--select", "avg_volume_last_quarter", "--var", "symbol=x'); DROP TABLE daily_prices; --", "--var", "as_of=2020-04-01"],
+            &[
+                "render",
+                "jobs/quarterly.toml",
+                "--select",
+                "avg_volume_last_quarter",
+                "--var",
+                "symbol=x'); DROP TABLE daily_prices; --",
+                "--var",
+                "as_of=2020-04-01",
+            ],
         )
         .expect_code(0)
         .stdout();
-    assert!(out.contains("ON p.symbol = 'x''); DROP TABLE daily_prices; --'"), "{out}");
+    assert!(
+        out.contains("ON p.symbol = 'x''); DROP TABLE daily_prices; --'"),
+        "{out}"
+    );
     assert!(out.contains("DATE '2020-04-01'"), "{out}");
 }
 
@@ -117,7 +182,15 @@ fn render_prints_escaped_sql_without_a_database() {
 fn unknown_select_suggests_a_name() {
     let p = Project::new();
     let err = p
-        .runner(None, &["render", "jobs/quarterly.toml", "--select", "weekly_avg_closes"])
+        .runner(
+            None,
+            &[
+                "render",
+                "jobs/quarterly.toml",
+                "--select",
+                "weekly_avg_closes",
+            ],
+        )
         .expect_code(CONFIG_ERROR)
         .stderr();
     assert!(err.contains("has no analysis `weekly_avg_closes`"), "{err}");

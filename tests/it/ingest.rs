@@ -24,7 +24,10 @@ fn fixture_loads_exact_values_rejects_and_flags() {
         ]
     );
     // BOM + CRLF + trailing blank line.
-    assert_eq!(db.lines("SELECT day, close, volume FROM daily_prices WHERE symbol = 'ETF1' ORDER BY day"), ["2020-03-31|50|10", "2020-04-01|49|20"]);
+    assert_eq!(
+        db.lines("SELECT day, close, volume FROM daily_prices WHERE symbol = 'ETF1' ORDER BY day"),
+        ["2020-03-31|50|10", "2020-04-01|49|20"]
+    );
     assert_eq!(
         db.lines("SELECT symbol, asset_class, rows_loaded, rows_rejected, last_day FROM ingest_files ORDER BY symbol"),
         ["AAA|stock|11|0|2020-04-01", "BBB|stock|4|2|2020-04-01", "ETF1|etf|2|0|2020-04-01"]
@@ -60,11 +63,22 @@ fn rerun_loads_nothing_twice_and_reports_the_same() {
     run(&p, &db, &[]);
     let first = p.read("reports/quarterly/latest/highest_volume_day.csv");
     let log = run(&p, &db, &[]);
-    assert!(log.contains("3 files (0 new, 0 grown, 0 replaced, 3 unchanged, 0 failed, 0 missing), 0 rows loaded"), "{log}");
+    assert!(
+        log.contains(
+            "3 files (0 new, 0 grown, 0 replaced, 3 unchanged, 0 failed, 0 missing), 0 rows loaded"
+        ),
+        "{log}"
+    );
     assert_eq!(db.scalar("SELECT count(*) FROM daily_prices"), "17");
     assert_eq!(db.scalar("SELECT count(*) FROM ingest_rejects"), "2");
-    assert_eq!(p.read("reports/quarterly/latest/highest_volume_day.csv"), first);
-    assert_eq!(db.lines("SELECT status FROM runs ORDER BY id"), ["succeeded", "succeeded"]);
+    assert_eq!(
+        p.read("reports/quarterly/latest/highest_volume_day.csv"),
+        first
+    );
+    assert_eq!(
+        db.lines("SELECT status FROM runs ORDER BY id"),
+        ["succeeded", "succeeded"]
+    );
 }
 
 #[test]
@@ -74,32 +88,70 @@ fn grown_file_loads_only_new_rows_and_changed_file_replaces_its_symbol() {
     run(&p, &db, &[]);
     // The nightly case: a day appended.
     let aaa = p.read("data/stocks/AAA.csv");
-    p.write("data/stocks/AAA.csv", &format!("{aaa}2020-04-02,17,17,17,17,17,6000\n2020-04-01,1,1,1,1,1,1\n"));
+    p.write(
+        "data/stocks/AAA.csv",
+        &format!("{aaa}2020-04-02,17,17,17,17,17,6000\n2020-04-01,1,1,1,1,1,1\n"),
+    );
     let log = run(&p, &db, &[]);
-    assert!(log.contains("(0 new, 1 grown, 0 replaced, 2 unchanged"), "{log}");
+    assert!(
+        log.contains("(0 new, 1 grown, 0 replaced, 2 unchanged"),
+        "{log}"
+    );
     assert!(log.contains("1 rows loaded, 1 rejected"), "{log}");
-    assert_eq!(db.scalar("SELECT count(*) FROM daily_prices WHERE symbol = 'AAA'"), "12");
-    assert_eq!(db.scalar("SELECT close FROM daily_prices WHERE symbol = 'AAA' AND day = '2020-04-01'"), "16");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM daily_prices WHERE symbol = 'AAA'"),
+        "12"
+    );
+    assert_eq!(
+        db.scalar("SELECT close FROM daily_prices WHERE symbol = 'AAA' AND day = '2020-04-01'"),
+        "16"
+    );
     assert_eq!(
         db.lines("SELECT line, reason FROM ingest_rejects WHERE symbol = 'AAA'"),
         ["14|duplicate_day: day 2020-04-01 is already loaded for this symbol"]
     );
-    assert_eq!(db.lines("SELECT rows_loaded, rows_rejected, last_day FROM ingest_files WHERE symbol = 'AAA'"), ["12|1|2020-04-02"]);
+    assert_eq!(
+        db.lines(
+            "SELECT rows_loaded, rows_rejected, last_day FROM ingest_files WHERE symbol = 'AAA'"
+        ),
+        ["12|1|2020-04-02"]
+    );
 
     // A correction inside the file: the symbol is replaced, nothing duplicated.
-    let bbb = p.read("data/stocks/BBB.csv").replace("2020-03-30,20,20.5,19.5,20,20,700", "2020-03-30,20,20.5,19.5,20.25,20,700");
+    let bbb = p.read("data/stocks/BBB.csv").replace(
+        "2020-03-30,20,20.5,19.5,20,20,700",
+        "2020-03-30,20,20.5,19.5,20.25,20,700",
+    );
     p.write("data/stocks/BBB.csv", &bbb);
     let log = run(&p, &db, &[]);
-    assert!(log.contains("(0 new, 0 grown, 1 replaced, 2 unchanged"), "{log}");
-    assert_eq!(db.scalar("SELECT count(*) FROM daily_prices WHERE symbol = 'BBB'"), "4");
-    assert_eq!(db.scalar("SELECT close FROM daily_prices WHERE symbol = 'BBB' AND day = '2020-03-30'"), "20.25");
-    assert_eq!(db.scalar("SELECT count(*) FROM ingest_rejects WHERE symbol = 'BBB'"), "2");
+    assert!(
+        log.contains("(0 new, 0 grown, 1 replaced, 2 unchanged"),
+        "{log}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM daily_prices WHERE symbol = 'BBB'"),
+        "4"
+    );
+    assert_eq!(
+        db.scalar("SELECT close FROM daily_prices WHERE symbol = 'BBB' AND day = '2020-03-30'"),
+        "20.25"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM ingest_rejects WHERE symbol = 'BBB'"),
+        "2"
+    );
 
     // A vanished file keeps its rows and is reported.
     std::fs::remove_file(p.path("data/etfs/ETF1.csv")).unwrap();
     let log = run(&p, &db, &[]);
-    assert!(log.contains("2 files (0 new, 0 grown, 0 replaced, 2 unchanged, 0 failed, 1 missing)"), "{log}");
-    assert_eq!(db.scalar("SELECT count(*) FROM daily_prices WHERE symbol = 'ETF1'"), "2");
+    assert!(
+        log.contains("2 files (0 new, 0 grown, 0 replaced, 2 unchanged, 0 failed, 1 missing)"),
+        "{log}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM daily_prices WHERE symbol = 'ETF1'"),
+        "2"
+    );
 }
 
 #[test]

@@ -2,14 +2,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use diesel::prelude::*;
 use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The server tests run against.
 pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// A database of its own for one test, dropped when the test ends.
@@ -25,7 +26,8 @@ impl TestDb {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let mut admin = PgConnection::establish(&server_url()).expect("the test server is reachable (TEST_DATABASE_URL)");
+        let mut admin = PgConnection::establish(&server_url())
+            .expect("the test server is reachable (TEST_DATABASE_URL)");
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .expect("drop a leftover test database");
@@ -40,7 +42,9 @@ impl TestDb {
     pub fn not_created() -> Self {
         let db = TestDb::new();
         let mut admin = PgConnection::establish(&server_url()).unwrap();
-        admin.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", db.name)).unwrap();
+        admin
+            .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", db.name))
+            .unwrap();
         db
     }
 
@@ -59,12 +63,19 @@ impl TestDb {
     pub fn lines(&self, sql: &str) -> Vec<String> {
         self.rows(sql)
             .into_iter()
-            .map(|r| r.into_iter().map(|c| c.unwrap_or_else(|| "NULL".into())).collect::<Vec<_>>().join("|"))
+            .map(|r| {
+                r.into_iter()
+                    .map(|c| c.unwrap_or_else(|| "NULL".into()))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
             .collect()
     }
 
     pub fn scalar(&self, sql: &str) -> String {
-        self.rows(sql)[0][0].clone().unwrap_or_else(|| "NULL".into())
+        self.rows(sql)[0][0]
+            .clone()
+            .unwrap_or_else(|| "NULL".into())
     }
 
     pub fn has_timescale(&self) -> bool {
@@ -75,7 +86,10 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&server_url()) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -94,7 +108,10 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&repo().join("jobs"), &dir.path().join("jobs"));
         copy_dir(&repo().join("templates"), &dir.path().join("templates"));
-        copy_dir(&repo().join("tests/fixtures/basic"), &dir.path().join("data"));
+        copy_dir(
+            &repo().join("tests/fixtures/basic"),
+            &dir.path().join("data"),
+        );
         Project { dir }
     }
 
@@ -116,7 +133,9 @@ impl Project {
     /// `runner ARGS` in this project, against `db`.
     pub fn runner(&self, db: Option<&TestDb>, args: &[&str]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_runner"));
-        cmd.current_dir(self.dir.path()).args(args).env_remove("RUST_LOG");
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env_remove("RUST_LOG");
         match db {
             Some(db) => cmd.env("DATABASE_URL", &db.url),
             None => cmd.env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
@@ -139,7 +158,13 @@ impl Run {
     }
     /// Panics with the output unless the exit code is `code`.
     pub fn expect_code(self, code: i32) -> Self {
-        assert_eq!(self.code(), code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
 }
