@@ -22,7 +22,9 @@ out=${OUT:-/tmp/bench-storage.tsv}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-symbol=$(ls "$data/stocks" | head -1 | sed 's/\.csv$//')
+# A glob, not `ls | head`: with pipefail, head closing the pipe early kills ls (SIGPIPE).
+stock_files=("$data"/stocks/*.csv)
+symbol=$(basename "${stock_files[0]}" .csv)
 raw=(avg_volume_last_quarter weekly_avg_close daily_change highest_volume_day)
 agg=(avg_volume_last_quarter_agg weekly_avg_close_agg highest_volume_day_agg)
 
