@@ -206,9 +206,7 @@ pub fn run_all(pool: &Pool, levels: Vec<Vec<Rendered>>, job: &Job) -> Result<Vec
 }
 
 fn run_one(pool: &Pool, r: Rendered) -> Result<Executed> {
-    let mut conn = pool
-        .get()
-        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = crate::db::pool::checkout(pool)?;
     let started = Instant::now();
     let (table, written) = match r.analysis.materialize {
         None => (

@@ -12,7 +12,7 @@ use diesel::sql_types::Text;
 use crate::analysis;
 use crate::cli::ExplainArgs;
 use crate::db::{self, Capabilities, Pool};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::job;
 
 #[derive(QueryableByName)]
@@ -50,9 +50,7 @@ pub fn explain_sql(
     name: &str,
     sql: &str,
 ) -> Result<Vec<String>> {
-    let mut conn = pool
-        .get()
-        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = crate::db::pool::checkout(pool)?;
     let mut lines = Vec::new();
     let outcome = conn
         .build_transaction()
@@ -72,9 +70,7 @@ pub fn explain_sql(
 
 fn latest_day(pool: &Pool) -> Result<Option<chrono::NaiveDate>> {
     use crate::db::schema::daily_prices;
-    let mut conn = pool
-        .get()
-        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = crate::db::pool::checkout(pool)?;
     daily_prices::table
         .select(diesel::dsl::max(daily_prices::day))
         .first(&mut conn)

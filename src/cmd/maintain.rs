@@ -3,16 +3,14 @@
 
 use crate::cli::MaintainArgs;
 use crate::db;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::job;
 
 pub fn maintain(args: &MaintainArgs) -> Result<()> {
     let job = job::load(&args.job.job, &args.job.vars)?;
     let (pool, caps) = super::prepare_database(&job.database_url, 2)?;
     let _lock = db::lock::acquire(&job.database_url)?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = crate::db::pool::checkout(&pool)?;
     let applied = db::storage::apply_settings(&mut conn, &caps, &job.storage)?;
     let mut done = crate::maintain::run(&mut conn, &caps, &job.storage, &[])?;
     done.actions

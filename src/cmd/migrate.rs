@@ -7,9 +7,7 @@ use crate::error::Result;
 pub fn migrate(args: &DbArgs) -> Result<()> {
     let url = database_url(args)?;
     let pool = db::pool::connect(&url, 1)?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| crate::error::Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = crate::db::pool::checkout(&pool)?;
     let caps = db::capabilities::detect(&mut conn, true)?;
     let applied = db::migrate::run_pending(&mut conn)?;
     db::storage::apply(&mut conn, &caps)?;

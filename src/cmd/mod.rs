@@ -16,9 +16,7 @@ use crate::error::Result;
 /// the server offers it) and lay out storage: what every database command starts with.
 pub fn prepare_database(database_url: &str, pool_size: u32) -> Result<(Pool, Capabilities)> {
     let pool = db::pool::connect(database_url, pool_size)?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| crate::error::Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = crate::db::pool::checkout(&pool)?;
     let caps = db::capabilities::detect(&mut conn, true)?;
     let applied = db::migrate::run_pending(&mut conn)?;
     if !applied.is_empty() {

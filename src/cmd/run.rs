@@ -80,9 +80,7 @@ fn execute(
     options: &IngestOptions,
 ) -> Result<RunSummary> {
     let mut storage = {
-        let mut conn = pool
-            .get()
-            .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+        let mut conn = crate::db::pool::checkout(pool)?;
         db::storage::apply_settings(&mut conn, caps, &job.storage)?
     };
     let ingest = if args.skip_ingest || job.ingest.is_empty() {
@@ -93,9 +91,7 @@ fn execute(
         storage.extend(after_ingest(pool, caps, job, &summary)?);
         Some(summary)
     };
-    let mut conn = pool
-        .get()
-        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = crate::db::pool::checkout(pool)?;
     let as_of = match job.as_of {
         Some(d) => Some(d),
         None => latest_day(&mut conn)?,
@@ -151,9 +147,7 @@ fn after_ingest(
     job: &Job,
     summary: &IngestSummary,
 ) -> Result<Vec<String>> {
-    let mut conn = pool
-        .get()
-        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = crate::db::pool::checkout(pool)?;
     let mut done = match summary.touched {
         Some(range) => db::storage::refresh_touched(&mut conn, caps, &job.storage, range)?,
         None => Vec::new(),
@@ -278,9 +272,7 @@ fn point_latest(base: &Path, target: &Path) -> Result<()> {
 }
 
 fn start_run(pool: &Pool, job: &Job) -> Result<i64> {
-    let mut conn = pool
-        .get()
-        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = crate::db::pool::checkout(pool)?;
     let vars = serde_json::to_value(&job.vars).unwrap_or_default();
     diesel::insert_into(runs::table)
         .values((
@@ -294,9 +286,7 @@ fn start_run(pool: &Pool, job: &Job) -> Result<i64> {
 }
 
 fn finish_run(pool: &Pool, id: i64, outcome: &Result<RunSummary>) -> Result<()> {
-    let mut conn = pool
-        .get()
-        .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+    let mut conn = crate::db::pool::checkout(pool)?;
     let (status, summary, error, as_of) = match outcome {
         Ok(s) => ("succeeded", serde_json::to_value(s).ok(), None, s.as_of),
         Err(e) => ("failed", None, Some(e.to_string()), None),

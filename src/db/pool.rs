@@ -53,6 +53,12 @@ pub fn connect(database_url: &str, size: u32) -> Result<Pool> {
         })
 }
 
+/// A connection from `pool`, with the error runner reports when none can be had.
+pub fn checkout(pool: &Pool) -> Result<PooledConn> {
+    pool.get()
+        .map_err(|e| Error::Message(format!("no database connection: {e}")))
+}
+
 /// One connection outside the pool (for the run lock and for `doctor`).
 pub fn connect_one(database_url: &str) -> Result<PgConnection> {
     let mut conn = PgConnection::establish(database_url).map_err(|e| {

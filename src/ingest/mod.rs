@@ -161,9 +161,7 @@ fn load_symbols(pool: &Pool, source: &IngestSource) -> Result<usize> {
         for r in &rejects {
             tracing::warn!("{}:{}: {} ({})", path.display(), r.line, r.reason, r.raw);
         }
-        let mut conn = pool
-            .get()
-            .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+        let mut conn = crate::db::pool::checkout(pool)?;
         written += symbols::upsert(&mut conn, &rows)
             .map_err(crate::db::db_error(format!("loading {}", path.display())))?;
         tracing::info!(file = %path.display(), symbols = rows.len(), "symbol metadata loaded");
@@ -215,9 +213,7 @@ fn load_prices(
         })
         .collect();
     let manifest = {
-        let mut conn = pool
-            .get()
-            .map_err(|e| Error::Message(format!("no database connection: {e}")))?;
+        let mut conn = crate::db::pool::checkout(pool)?;
         manifest::load_all(&mut conn)?
     };
     summary.files_seen = files.len() as u64;
