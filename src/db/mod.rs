@@ -3,6 +3,7 @@
 //! and the run lock.
 
 pub mod capabilities;
+pub mod changelog;
 pub mod lock;
 pub mod migrate;
 pub mod pool;

@@ -79,6 +79,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    change_log (id) {
+        id -> Int8,
+        source -> Text,
+        symbol -> Text,
+        first_at -> Timestamptz,
+        last_at -> Timestamptz,
+        logged_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    change_log_consumers (consumer) {
+        consumer -> Text,
+        source -> Text,
+        applied_id -> Int8,
+        rebuild -> Bool,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     symbols,
     daily_prices,
@@ -86,4 +107,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     ingest_rejects,
     data_quality,
     runs,
+    change_log,
+    change_log_consumers,
 );

@@ -1,0 +1,2 @@
+DROP TABLE change_log_consumers;
+DROP TABLE change_log;
