@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod cmd;
+pub mod crashpoint;
 pub mod db;
 pub mod error;
 pub mod generate;
