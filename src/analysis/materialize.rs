@@ -11,6 +11,14 @@
 //!   `unique_key` columns other than `time_column`, e.g. per symbol) when there is one,
 //!   else overall. Re-running with no new data appends nothing.
 //!
+//!   It is also a consumer of the change log ([`crate::db::changelog`]), so corrected
+//!   history reaches it: when the prices of symbol S changed from day D on, the rows of
+//!   S (in the partition column, see [`partition_column`]) with `time_column >= D` are
+//!   deleted before the append, and the template — which computes each partition's days
+//!   after its last stored row — computes them again from the state stored before D.
+//!   Deleting, appending and moving the watermark are one transaction. A table the log
+//!   cannot vouch for (new consumer, or asked to rebuild) is rebuilt whole.
+//!
 //! The query is first made the body of a temporary view, which refuses anything but a
 //! query and gives its columns before any write.
 
@@ -20,6 +28,7 @@ use diesel::sql_types::Text;
 
 use super::execute::{self, drop_query_view, load_cells, query_columns, relation_columns};
 use super::refs::{relation, SCHEMA};
+use crate::db::changelog::{self, Pending, Source};
 use crate::db::quote;
 use crate::error::Error;
 use crate::job::{Analysis, Materialize};
@@ -116,8 +125,44 @@ fn drop_keyword(kind: &str) -> &'static str {
     }
 }
 
+/// The incremental analysis's name in `change_log_consumers`.
+pub fn consumer(name: &str) -> String {
+    format!("analysis:{name}")
+}
+
+/// Whether the incremental analysis `name`, whose table exists, must be rebuilt whole
+/// rather than appended to: the change log does not know it (the table predates the
+/// log, or was built by a run that died before recording it) or was told to.
+///
+/// # Errors
+/// When the log cannot be read.
+pub fn needs_rebuild(conn: &mut PgConnection, name: &str) -> Result<bool, Error> {
+    changelog::needs_rebuild(conn, &consumer(name))
+        .map_err(crate::db::db_error("reading the change log's consumers"))
+}
+
+/// The column of an incremental analysis that holds the symbol, so a change to one
+/// symbol's prices recomputes only that symbol: `symbol` when `unique_key` has it, else
+/// the one `unique_key` column besides `time_column`. None: the table is recomputed
+/// from the earliest changed day for all partitions.
+pub fn partition_column(analysis: &Analysis) -> Option<&str> {
+    let time = analysis.time_column.as_deref();
+    let others: Vec<&str> = analysis
+        .unique_key
+        .iter()
+        .map(String::as_str)
+        .filter(|k| Some(*k) != time)
+        .collect();
+    match others.as_slice() {
+        _ if others.contains(&"symbol") => Some("symbol"),
+        [only] => Some(only),
+        _ => None,
+    }
+}
+
 /// Materialize `sql`, the rendered query of `analysis`, as `kind`; with `fetch`, read
-/// back the rows for the reports.
+/// back the rows for the reports. `appending` says whether an incremental analysis was
+/// rendered to append (`is_incremental`) or to build the whole table.
 ///
 /// # Errors
 /// A failure naming the analysis and the part of its SQL the server points at; nothing
@@ -128,9 +173,19 @@ pub fn materialize(
     kind: Materialize,
     sql: &str,
     fetch: bool,
+    appending: bool,
 ) -> Result<Outcome, Error> {
     let name = analysis.name.as_str();
     let target = relation(name);
+    // Read (and register) before the transaction: the log's table lock must not be held
+    // while the analysis runs.
+    let pending = match kind {
+        Materialize::Incremental => Some(
+            changelog::pending(conn, &consumer(name), Source::DailyPrices)
+                .map_err(crate::db::db_error("reading the change log"))?,
+        ),
+        _ => None,
+    };
     let outcome = conn.transaction::<Outcome, Failure, _>(|conn| {
         let columns = query_columns(conn, sql)
             .map_err(|error| Failure::Sql { error, prefix: Some(execute::VIEW_PREFIX.chars().count()) })?;
@@ -142,20 +197,34 @@ pub fn materialize(
                 build_view(conn, &target, sql, existing.as_deref())?;
                 (0, None)
             }
-            Materialize::Incremental => match existing.as_deref() {
-                None => {
-                    let written = run_with_sql(conn, &format!("CREATE TABLE {target} AS\n"), sql, "")?;
-                    index_incremental(conn, analysis, &target)?;
-                    (written as u64, None)
-                }
-                Some("r") => append(conn, analysis, &target, sql, &columns, fetch)?,
-                Some(other) => {
-                    return Err(Failure::Plain(format!(
-                        "{target} is a {}, not the table an incremental analysis appends to; drop it first",
-                        drop_keyword(other).to_lowercase()
-                    )))
-                }
-            },
+            Materialize::Incremental => {
+                let pending = pending.as_ref().expect("read above for incremental analyses");
+                let done = match existing.as_deref() {
+                    None => {
+                        let written = run_with_sql(conn, &format!("CREATE TABLE {target} AS\n"), sql, "")?;
+                        index_incremental(conn, analysis, &target)?;
+                        (written as u64, None)
+                    }
+                    Some("r") if !appending => {
+                        let written = build_table(conn, name, &target, sql, &columns, Some("r"))?;
+                        index_incremental(conn, analysis, &target)?;
+                        (written, None)
+                    }
+                    Some("r") => {
+                        forget_changed(conn, analysis, &target, pending)?;
+                        append(conn, analysis, &target, sql, &columns, fetch)?
+                    }
+                    Some(other) => {
+                        return Err(Failure::Plain(format!(
+                            "{target} is a {}, not the table an incremental analysis appends to; drop it first",
+                            drop_keyword(other).to_lowercase()
+                        )))
+                    }
+                };
+                changelog::mark_applied(conn, &consumer(name), pending.upto)?;
+                crate::crashpoint::reached("materialize.before_commit");
+                done
+            }
         };
         let rows = match (fetch, appended) {
             (_, Some(rows)) => rows,
@@ -251,8 +320,46 @@ fn index_incremental(
         .collect::<Vec<_>>()
         .join(", ");
     let index = quote::ident(&format!("{}_key", analysis.name));
-    diesel::sql_query(format!("CREATE {unique}INDEX {index} ON {target} ({list})"))
-        .execute(conn)?;
+    diesel::sql_query(format!(
+        "CREATE {unique}INDEX IF NOT EXISTS {index} ON {target} ({list})"
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Delete the rows whose input changed since the table last caught up (see the module
+/// docs), so the append computes them again.
+fn forget_changed(
+    conn: &mut PgConnection,
+    analysis: &Analysis,
+    target: &str,
+    pending: &Pending,
+) -> Result<(), Failure> {
+    let (Some(time), false) = (analysis.time_column.as_deref(), pending.spans.is_empty()) else {
+        return Ok(());
+    };
+    let time = quote::ident(time);
+    match partition_column(analysis) {
+        Some(partition) => {
+            let symbols: Vec<&str> = pending.spans.iter().map(|s| s.symbol.as_str()).collect();
+            let from: Vec<chrono::NaiveDate> =
+                pending.spans.iter().map(|s| s.first_day()).collect();
+            diesel::sql_query(format!(
+                "DELETE FROM {target} t USING unnest($1::text[], $2::date[]) AS c(symbol, from_day) \
+                 WHERE t.{partition} = c.symbol AND t.{time} >= c.from_day",
+                partition = quote::ident(partition)
+            ))
+            .bind::<diesel::sql_types::Array<Text>, _>(&symbols)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::Date>, _>(&from)
+            .execute(conn)?;
+        }
+        None => {
+            let from = pending.bounds().map(|(first, _)| first.date_naive());
+            diesel::sql_query(format!("DELETE FROM {target} WHERE {time} >= $1::date"))
+                .bind::<diesel::sql_types::Nullable<diesel::sql_types::Date>, _>(from)
+                .execute(conn)?;
+        }
+    }
     Ok(())
 }
 

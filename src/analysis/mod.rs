@@ -215,7 +215,14 @@ fn run_one(pool: &Pool, r: Rendered) -> Result<Executed> {
         ),
         Some(kind) => {
             let fetch = !r.analysis.outputs.is_empty();
-            let outcome = materialize::materialize(&mut conn, &r.analysis, kind, &r.sql, fetch)?;
+            let outcome = materialize::materialize(
+                &mut conn,
+                &r.analysis,
+                kind,
+                &r.sql,
+                fetch,
+                r.incremental,
+            )?;
             (outcome.table, Some(outcome.written))
         }
     };

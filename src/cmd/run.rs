@@ -88,23 +88,48 @@ fn execute(
     } else {
         let summary = ingest::run(pool, job, options)?;
         tracing::info!("{}", summary.line());
-        storage.extend(after_ingest(pool, caps, job, &summary)?);
+        crate::crashpoint::reached("run.after_ingest");
         Some(summary)
     };
     let mut conn = crate::db::pool::checkout(pool)?;
+    // Whatever any run changed and did not carry into the aggregates yet, this run does
+    // now, even when no file changed (the run that loaded them may have died).
+    storage.extend(db::storage::drain_aggregates(
+        &mut conn,
+        caps,
+        &job.storage,
+    )?);
+    if ingest.is_some() && job.storage.maintain_after_ingest {
+        storage.extend(
+            crate::maintain::run(
+                &mut conn,
+                caps,
+                &job.storage,
+                &crate::maintain::INGEST_TABLES,
+            )?
+            .actions,
+        );
+    }
     let as_of = match job.as_of {
         Some(d) => Some(d),
         None => latest_day(&mut conn)?,
     };
     analysis::functions::install(&mut conn)?;
-    // Incremental analyses whose table exists append to it.
-    let existing: analysis::Existing = analysis::materialize::existing(&mut conn)?
-        .into_iter()
-        .filter(|(_, kind)| kind == "r")
-        .map(|(name, _)| name)
-        .collect();
+    // Incremental analyses whose table exists append to it, unless the change log
+    // cannot vouch for the table (then it is rebuilt whole).
+    let mut existing = analysis::Existing::new();
+    for (name, kind) in analysis::materialize::existing(&mut conn)? {
+        if kind == "r" && !analysis::materialize::needs_rebuild(&mut conn, &name)? {
+            existing.insert(name);
+        }
+    }
     let levels = analysis::plan(job, &args.select, analysis::dialect(caps), as_of, &existing)?;
     let executed = analysis::run_all(pool, levels, job)?;
+    let pruned = db::changelog::prune(&mut conn).map_err(db::db_error("pruning the change log"))?;
+    tracing::debug!(
+        pruned,
+        "change log entries every consumer has applied were removed"
+    );
     let report_dir = job
         .report
         .dir
@@ -137,33 +162,6 @@ fn execute(
     point_latest(&job.report.dir, &report_dir)?;
     tracing::info!("reports written to {}", report_dir.display());
     Ok(summary)
-}
-
-/// Refresh the aggregates over the days the ingest touched, then maintain when the job
-/// asks for it after each ingest.
-fn after_ingest(
-    pool: &Pool,
-    caps: &Capabilities,
-    job: &Job,
-    summary: &IngestSummary,
-) -> Result<Vec<String>> {
-    let mut conn = crate::db::pool::checkout(pool)?;
-    let mut done = match summary.touched {
-        Some(range) => db::storage::refresh_touched(&mut conn, caps, &job.storage, range)?,
-        None => Vec::new(),
-    };
-    if job.storage.maintain_after_ingest {
-        done.extend(
-            crate::maintain::run(
-                &mut conn,
-                caps,
-                &job.storage,
-                &crate::maintain::INGEST_TABLES,
-            )?
-            .actions,
-        );
-    }
-    Ok(done)
 }
 
 /// The newest trading day loaded: the default `as_of`.

@@ -216,6 +216,19 @@ pub fn mark_applied(conn: &mut PgConnection, consumer: &str, upto: i64) -> Query
     Ok(())
 }
 
+/// Whether `consumer` would be told to rebuild: it is unknown or was asked to.
+///
+/// # Errors
+/// The database's.
+pub fn needs_rebuild(conn: &mut PgConnection, consumer: &str) -> QueryResult<bool> {
+    let rebuild: Option<bool> = change_log_consumers::table
+        .find(consumer)
+        .select(change_log_consumers::rebuild)
+        .first(conn)
+        .optional()?;
+    Ok(rebuild.unwrap_or(true))
+}
+
 /// Make `consumer` rebuild from the base table the next time it asks (its output was
 /// dropped or can no longer be continued).
 ///

@@ -1,7 +1,10 @@
-//! Writing a batch of files: their bars by one `COPY`, their flags and rejects, and
-//! their manifest entries, all in one transaction. That is what makes ingest crash-safe:
+//! Writing a batch of files: their bars by one `COPY`, their flags and rejects, their
+//! manifest entries and the change-log entries saying which days of which symbols were
+//! written or deleted, all in one transaction. That is what makes ingest crash-safe:
 //! after a kill at any moment each file is either fully loaded and recorded, or not at
-//! all, and the next run picks up exactly the files that are missing. Batching several
+//! all, and the next run picks up exactly the files that are missing — and everything
+//! derived from the prices learns of the change from the log, however the run ends
+//! afterwards. Batching several
 //! small files per transaction keeps per-file round trips and commits from dominating.
 
 use std::fmt::Write as _;
@@ -9,11 +12,12 @@ use std::fmt::Write as _;
 use chrono::NaiveDate;
 use diesel::pg::CopyFormat;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text};
+use diesel::sql_types::{Array, Date, Text};
 use diesel::upsert::excluded;
 
 use super::manifest::{Change, Entry};
 use super::parse::{Bar, Parsed};
+use crate::db::changelog::{self, Source, Span};
 use crate::db::schema::{daily_prices, data_quality, ingest_files, ingest_rejects};
 
 /// Rows per multi-row INSERT for flags and rejects (well under the 65,535 bind limit).
@@ -39,12 +43,13 @@ pub struct PreparedFile {
     pub parsed: Parsed,
 }
 
-/// Load every file of `batch` in one transaction; returns the number of bars written.
+/// Load every file of `batch` in one transaction; returns the number of bars written and
+/// the spans of days changed, per symbol (as recorded in the change log).
 pub fn load_batch(
     conn: &mut PgConnection,
     batch: &[PreparedFile],
     encoding: CopyEncoding,
-) -> QueryResult<usize> {
+) -> QueryResult<(usize, Vec<Span>)> {
     conn.transaction(|conn| {
         // The DELETEs below are a few index probes. On a table loaded but not yet
         // analyzed, the planner guesses 0.5% of the rows per symbol, so for a batch of
@@ -59,7 +64,13 @@ pub fn load_batch(
             .filter(|f| matches!(f.change, Change::New | Change::Replaced))
             .map(|f| f.entry.symbol.as_str())
             .collect();
+        let mut spans: std::collections::BTreeMap<String, (NaiveDate, NaiveDate)> =
+            std::collections::BTreeMap::new();
         if !cleared.is_empty() {
+            // What is about to be deleted is changed history too.
+            for (symbol, first, last) in stored_ranges(conn, &cleared)? {
+                widen(&mut spans, &symbol, first, last);
+            }
             for table in ["daily_prices", "data_quality", "ingest_rejects"] {
                 // The table names are constants; the symbols travel as a bound array.
                 diesel::sql_query(format!("DELETE FROM {table} WHERE symbol = ANY($1)"))
@@ -75,11 +86,77 @@ pub fn load_batch(
         } else {
             0
         };
+        for file in batch {
+            let days = || file.parsed.bars.iter().map(|b| b.day);
+            if let (Some(first), Some(last)) = (days().min(), days().max()) {
+                widen(&mut spans, &file.entry.symbol, first, last);
+            }
+        }
         insert_flags(conn, batch)?;
         insert_rejects(conn, batch)?;
         upsert_manifest(conn, batch)?;
-        Ok(written)
+        let spans: Vec<Span> = spans
+            .into_iter()
+            .map(|(symbol, (first, last))| Span::days(symbol, first, last))
+            .collect();
+        changelog::record(conn, Source::DailyPrices, &spans)?;
+        crate::crashpoint::reached("ingest.before_commit");
+        Ok((written, spans))
     })
+}
+
+fn widen(
+    spans: &mut std::collections::BTreeMap<String, (NaiveDate, NaiveDate)>,
+    symbol: &str,
+    first: NaiveDate,
+    last: NaiveDate,
+) {
+    spans
+        .entry(symbol.to_owned())
+        .and_modify(|(a, b)| {
+            *a = (*a).min(first);
+            *b = (*b).max(last);
+        })
+        .or_insert((first, last));
+}
+
+#[derive(QueryableByName)]
+struct StoredRange {
+    #[diesel(sql_type = Text)]
+    symbol: String,
+    #[diesel(sql_type = Date)]
+    first: NaiveDate,
+    #[diesel(sql_type = Date)]
+    last: NaiveDate,
+}
+
+/// The first and last stored day of each of `symbols` that has rows.
+fn stored_ranges(
+    conn: &mut PgConnection,
+    symbols: &[&str],
+) -> QueryResult<Vec<(String, NaiveDate, NaiveDate)>> {
+    let rows: Vec<StoredRange> = diesel::sql_query(
+        "SELECT symbol, min(day) AS first, max(day) AS last FROM daily_prices \
+         WHERE symbol = ANY($1) GROUP BY symbol",
+    )
+    .bind::<Array<Text>, _>(symbols)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.symbol, r.first, r.last))
+        .collect())
+}
+
+/// The days stored for `symbol`: what rows appended to its file must not repeat.
+pub fn stored_days(
+    conn: &mut PgConnection,
+    symbol: &str,
+) -> QueryResult<std::collections::HashSet<NaiveDate>> {
+    let days: Vec<NaiveDate> = daily_prices::table
+        .filter(daily_prices::symbol.eq(symbol))
+        .select(daily_prices::day)
+        .load(conn)?;
+    Ok(days.into_iter().collect())
 }
 
 /// PostgreSQL's binary COPY format: a signature, then per row a field count and each

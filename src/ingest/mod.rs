@@ -357,12 +357,24 @@ fn ingest_batch(
     encoding: CopyEncoding,
 ) -> Vec<FileResult> {
     let mut results = Vec::with_capacity(batch.len());
+    let mut conn = match pool.get() {
+        Ok(c) => c,
+        Err(e) => {
+            results.extend(batch.iter().map(|(file, _)| {
+                failed(
+                    &file.path.display().to_string(),
+                    format!("no database connection: {e}"),
+                )
+            }));
+            return results;
+        }
+    };
     let mut prepared = Vec::with_capacity(batch.len());
     for (file, stamp) in batch {
         let Some(source) = settings.get(file.source.as_str()) else {
             continue;
         };
-        match prepare_file(file, manifest.get(&file.symbol), *stamp, source) {
+        match prepare_file(&mut conn, file, manifest.get(&file.symbol), *stamp, source) {
             Ok(p) => prepared.push(p),
             Err(failure) => results.push(FileResult::Failed(failure)),
         }
@@ -370,48 +382,21 @@ fn ingest_batch(
     if prepared.is_empty() {
         return results;
     }
-    let mut conn = match pool.get() {
-        Ok(c) => c,
-        Err(e) => {
-            results.extend(
-                prepared
-                    .iter()
-                    .map(|(p, _)| failed(&p.entry.path, format!("no database connection: {e}"))),
-            );
-            return results;
-        }
-    };
     let (files, bytes): (Vec<load::PreparedFile>, Vec<u64>) = prepared.into_iter().unzip();
-    // The days a replaced symbol's old rows cover, for refreshing aggregates afterwards.
-    let mut replaced = Vec::with_capacity(files.len());
-    for file in &files {
-        replaced.push(match file.change {
-            Change::New | Change::Replaced => {
-                match crate::db::storage::symbol_day_range(&mut conn, &file.entry.symbol) {
-                    Ok(range) => range,
-                    Err(e) => {
-                        results.extend(
-                            files
-                                .iter()
-                                .map(|f| failed(&f.entry.path, format!("loading failed: {e}"))),
-                        );
-                        return results;
-                    }
-                }
-            }
-            _ => None,
-        });
-    }
-    let bytes: Vec<(u64, DayRange)> = bytes.into_iter().zip(replaced).collect();
     match load::load_batch(&mut conn, &files, encoding) {
-        Ok(_) => results.extend(files.into_iter().zip(bytes).map(|(f, b)| loaded(f, b))),
+        Ok((_, spans)) => results.extend(
+            files
+                .into_iter()
+                .zip(bytes)
+                .map(|(f, b)| loaded(f, b, &spans)),
+        ),
         Err(e) if files.len() == 1 => {
             results.push(failed(&files[0].entry.path, format!("loading failed: {e}")))
         }
         Err(_) => {
             for (file, b) in files.into_iter().zip(bytes) {
                 match load::load_batch(&mut conn, std::slice::from_ref(&file), encoding) {
-                    Ok(_) => results.push(loaded(file, b)),
+                    Ok((_, spans)) => results.push(loaded(file, b, &spans)),
                     Err(e) => {
                         results.push(failed(&file.entry.path, format!("loading failed: {e}")))
                     }
@@ -431,10 +416,15 @@ fn failed(path: &str, error: String) -> FileResult {
 
 type DayRange = Option<(chrono::NaiveDate, chrono::NaiveDate)>;
 
-fn loaded(file: load::PreparedFile, (bytes, replaced): (u64, DayRange)) -> FileResult {
-    let days = || file.parsed.bars.iter().map(|b| b.day);
-    let inserted = days().min().zip(days().max());
-    let touched = crate::db::storage::widen(inserted, replaced);
+fn loaded(
+    file: load::PreparedFile,
+    bytes: u64,
+    spans: &[crate::db::changelog::Span],
+) -> FileResult {
+    let touched = spans
+        .iter()
+        .find(|s| s.symbol == file.entry.symbol)
+        .map(|s| (s.first_day(), s.last_day()));
     let mut counts = Counts {
         rejected: file.parsed.rejects.len() as u64,
         flagged: file.parsed.flags.len() as u64,
@@ -465,6 +455,7 @@ fn loaded(file: load::PreparedFile, (bytes, replaced): (u64, DayRange)) -> FileR
 /// Read and classify a file, parse what is new, apply the reject ratio, and build its
 /// manifest entry. Returns the file and the bytes read.
 fn prepare_file(
+    conn: &mut diesel::PgConnection,
     file: &SourceFile,
     entry: Option<&Entry>,
     stamp: manifest::Stamp,
@@ -480,13 +471,19 @@ fn prepare_file(
     let parsed = match &change {
         Change::Touched | Change::Unchanged => parse::Parsed::default(),
         Change::Grew { offset, first_line } => match parse::read_header(&data).map_err(&fail)? {
-            Some((columns, _)) => parse::parse_rows(
-                &data[*offset..],
-                *first_line,
-                &columns,
-                source.rules,
-                entry.and_then(|e| e.last_day),
-            ),
+            Some((columns, _)) => {
+                // Appended rows are new unless their day is stored: a day before the
+                // file's last one is a late addition to history, not a duplicate.
+                let stored = load::stored_days(conn, &file.symbol)
+                    .map_err(|e| fail(format!("reading the stored days: {e}")))?;
+                parse::parse_rows(
+                    &data[*offset..],
+                    *first_line,
+                    &columns,
+                    source.rules,
+                    stored,
+                )
+            }
             None => parse::Parsed::default(),
         },
         Change::New | Change::Replaced => parse::parse_file(&data, source.rules).map_err(&fail)?,

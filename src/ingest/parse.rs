@@ -124,21 +124,27 @@ pub fn read_header(data: &[u8]) -> Result<Option<(Columns, usize)>, String> {
 pub fn parse_file(data: &[u8], rules: &RuleSet) -> Result<Parsed, String> {
     match read_header(data)? {
         None => Ok(Parsed::default()),
-        Some((columns, start)) => Ok(parse_rows(&data[start..], 2, &columns, rules, None)),
+        Some((columns, start)) => Ok(parse_rows(
+            &data[start..],
+            2,
+            &columns,
+            rules,
+            HashSet::new(),
+        )),
     }
 }
 
-/// Parse data rows (no header) that begin on line `first_line`. Days up to and
-/// including `loaded_until` already exist in the database and are duplicates.
+/// Parse data rows (no header) that begin on line `first_line`. `seen` holds the days
+/// accepted from earlier lines (for rows appended to a loaded file: the days stored),
+/// which are duplicates here exactly as they would be in a parse of the whole file.
 pub fn parse_rows(
     body: &[u8],
     first_line: u64,
     columns: &Columns,
     rules: &RuleSet,
-    loaded_until: Option<NaiveDate>,
+    mut seen: HashSet<NaiveDate>,
 ) -> Parsed {
     let mut parsed = Parsed::default();
-    let mut seen = HashSet::new();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -173,7 +179,7 @@ pub fn parse_rows(
             flags: Vec::new(),
             normalized: 0,
         };
-        match row.check(&record, columns, &mut seen, loaded_until) {
+        match row.check(&record, columns, &mut seen) {
             Ok(bar) => {
                 parsed.normalized += row.normalized;
                 parsed
@@ -252,7 +258,6 @@ impl RowCheck<'_> {
         record: &csv::ByteRecord,
         columns: &Columns,
         seen: &mut HashSet<NaiveDate>,
-        loaded_until: Option<NaiveDate>,
     ) -> Result<Bar, RowError> {
         if record.len() != columns.width {
             return Err((
@@ -288,12 +293,6 @@ impl RowCheck<'_> {
                 _ => return Err((Rule::NoClose, format!("unusable close `{text}`"))),
             },
         };
-        if loaded_until.is_some_and(|until| day <= until) {
-            return Err((
-                Rule::DuplicateDay,
-                format!("day {day} is already loaded for this symbol"),
-            ));
-        }
         if !seen.insert(day) {
             return Err((
                 Rule::DuplicateDay,
@@ -564,20 +563,25 @@ mod tests {
     }
 
     #[test]
-    fn grown_rows_skip_days_already_loaded() {
+    fn grown_rows_are_checked_against_the_stored_days_not_the_last_one() {
         let (columns, _) = read_header(HEADER.as_bytes()).unwrap().unwrap();
-        let body = b"2020-01-02,1,1,1,1,1,1\n2020-01-03,1,1,1,1,1,1\n";
-        let p = parse_rows(
-            body,
-            10,
-            &columns,
-            &RuleSet::default(),
-            Some(d("2020-01-02")),
-        );
-        assert_eq!(p.bars.len(), 1);
+        // Stored: 01-02 and 01-06. Appended: a repeat of 01-02, a late 01-03, a new 01-07.
+        let body = b"2020-01-02,1,1,1,1,1,1\n2020-01-03,1,1,1,1,1,1\n2020-01-07,1,1,1,1,1,1\n";
+        let stored = [d("2020-01-02"), d("2020-01-06")].into_iter().collect();
+        let p = parse_rows(body, 10, &columns, &RuleSet::default(), stored);
+        let days: Vec<_> = p.bars.iter().map(|b| b.day.to_string()).collect();
+        assert_eq!(days, ["2020-01-03", "2020-01-07"]);
         assert_eq!(
-            (p.rejects[0].line, p.rejects[0].rule),
-            (10, Rule::DuplicateDay)
+            (
+                p.rejects[0].line,
+                p.rejects[0].rule,
+                p.rejects[0].reason.as_str()
+            ),
+            (
+                10,
+                Rule::DuplicateDay,
+                "day 2020-01-02 appears earlier in the file"
+            )
         );
     }
 

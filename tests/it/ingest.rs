@@ -108,7 +108,7 @@ fn grown_file_loads_only_new_rows_and_changed_file_replaces_its_symbol() {
     );
     assert_eq!(
         db.lines("SELECT line, reason FROM ingest_rejects WHERE symbol = 'AAA'"),
-        ["14|duplicate_day: day 2020-04-01 is already loaded for this symbol"]
+        ["14|duplicate_day: day 2020-04-01 appears earlier in the file"]
     );
     assert_eq!(
         db.lines(

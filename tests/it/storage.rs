@@ -197,14 +197,8 @@ fn weekly_and_monthly_aggregates_hold_hand_checked_values() {
         .runner(Some(&db), &["run", "jobs/quarterly.toml"])
         .expect_code(0)
         .stderr();
-    assert!(
-        log.contains("refreshed prices_weekly for [2019-09-30, 2020-04-06)"),
-        "{log}"
-    );
-    assert!(
-        log.contains("refreshed prices_monthly for [2019-09-01, 2020-05-01)"),
-        "{log}"
-    );
+    assert!(log.contains("rebuilt prices_weekly"), "{log}");
+    assert!(log.contains("rebuilt prices_monthly"), "{log}");
     assert_eq!(aggregate_lines(&db, "prices_weekly"), WEEKLY);
     assert_eq!(aggregate_lines(&db, "prices_monthly"), MONTHLY);
     if db.has_timescale() {
@@ -286,7 +280,7 @@ fn a_changed_file_over_compressed_chunks_reloads_and_the_aggregates_follow() {
     assert!(log.contains("1 replaced"), "{log}");
     // The deleted day counts as touched, so September's buckets are refreshed too.
     assert!(
-        log.contains("refreshed prices_weekly for [2019-09-30, 2020-04-06)"),
+        log.contains("refreshed prices_weekly for 1 symbol(s) within [2019-09-30, 2020-04-06)"),
         "{log}"
     );
     assert_eq!(

@@ -1,12 +1,16 @@
 //! Weekly and monthly OHLCV aggregates of `daily_prices`.
 //!
 //! With TimescaleDB they are continuous aggregates (`time_bucket`, `first`/`last`) with
-//! a refresh policy for servers whose background workers run; runner also refreshes
-//! them itself after every ingest, for exactly the buckets the ingest touched. On plain
-//! PostgreSQL they are ordinary tables with a (symbol, bucket) key that runner refreshes
-//! the same way (delete the touched buckets, insert them again), which makes an
-//! incremental refresh as cheap as on TimescaleDB — a materialized view could only be
-//! recomputed whole. Both give the same columns and, bucket for bucket, the same rows.
+//! a refresh policy for servers whose background workers run. On plain PostgreSQL they
+//! are ordinary tables with a (symbol, bucket) key, which makes an incremental refresh
+//! as cheap as on TimescaleDB — a materialized view could only be recomputed whole.
+//! Both give the same columns and, bucket for bucket, the same rows.
+//!
+//! Each aggregate is a consumer of the change log ([`crate::db::changelog`]): every run
+//! [`drain`]s what was logged since the aggregate last caught up, however the run that
+//! wrote the prices ended. On TimescaleDB the continuous aggregate is refreshed over the
+//! logged window; on plain PostgreSQL the logged buckets of each logged symbol are
+//! deleted and computed again, in the same transaction that moves the watermark.
 //!
 //! Columns: `symbol, bucket` (first day of the week, a Monday, or of the month),
 //! `open` (first), `high` (max), `low` (min), `close` (last), `volume` (sum, numeric),
@@ -17,11 +21,142 @@
 use chrono::NaiveDate;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
 
 use super::settings::Aggregate;
+use crate::db::changelog::{self, Source};
 use crate::db::{db_error, quote, Capabilities};
 use crate::error::Result;
+
+/// The aggregate's name in `change_log_consumers`.
+pub fn consumer(aggregate: Aggregate) -> String {
+    format!("aggregate:{}", aggregate.relation())
+}
+
+/// What one [`drain`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drained {
+    /// Nothing was logged since the last drain.
+    UpToDate,
+    /// Recomputed from all of `daily_prices` (new consumer or asked to rebuild).
+    Rebuilt,
+    /// Recomputed the logged buckets of `symbols` symbols, `first..last` at the widest.
+    Refreshed {
+        symbols: usize,
+        first: NaiveDate,
+        last: NaiveDate,
+    },
+}
+
+/// Bring the aggregate up to date with everything the change log holds for it.
+///
+/// Crash-safe on both backends: the watermark moves only after (plain PostgreSQL: in
+/// the same transaction as) the refresh, and refreshing the same span twice gives the
+/// same rows, so a drain cut short is simply done again by the next run.
+///
+/// # Errors
+/// The database's; the log keeps the work for the next drain.
+pub fn drain(
+    conn: &mut PgConnection,
+    caps: &Capabilities,
+    aggregate: Aggregate,
+) -> Result<Drained> {
+    let name = consumer(aggregate);
+    let pending = changelog::pending(conn, &name, Source::DailyPrices).map_err(db_error(
+        format!("reading the change log for {}", aggregate.relation()),
+    ))?;
+    let failed = || db_error(format!("refreshing {}", aggregate.relation()));
+    if pending.is_empty() {
+        return Ok(Drained::UpToDate);
+    }
+    if caps.has_timescale() {
+        // A continuous aggregate refresh cannot run inside a transaction, so the
+        // watermark follows it; a kill in between only repeats the refresh.
+        if pending.rebuild {
+            refresh(conn, caps, aggregate, None)?;
+        } else if let Some((first, last)) = pending.bounds() {
+            refresh(
+                conn,
+                caps,
+                aggregate,
+                Some((first.date_naive(), last.date_naive())),
+            )?;
+        }
+        crate::crashpoint::reached("aggregates.refreshed");
+        changelog::mark_applied(conn, &name, pending.upto).map_err(failed())?;
+    } else {
+        conn.transaction(|conn| {
+            if pending.rebuild {
+                rebuild_plain(conn, aggregate)?;
+            } else {
+                refresh_spans_plain(conn, aggregate, &pending.spans)?;
+            }
+            crate::crashpoint::reached("aggregates.refreshed");
+            changelog::mark_applied(conn, &name, pending.upto)
+        })
+        .map_err(failed())?;
+    }
+    if pending.rebuild {
+        return Ok(Drained::Rebuilt);
+    }
+    let (first, last) = pending.bounds().expect("a non-empty drain has spans");
+    Ok(Drained::Refreshed {
+        symbols: pending.spans.len(),
+        first: first.date_naive(),
+        last: last.date_naive(),
+    })
+}
+
+/// Plain PostgreSQL: recompute every bucket of the aggregate.
+fn rebuild_plain(conn: &mut PgConnection, aggregate: Aggregate) -> QueryResult<()> {
+    let ident = quote::ident(aggregate.relation());
+    conn.batch_execute(&format!(
+        "TRUNCATE {ident}; INSERT INTO {ident} SELECT symbol, {bucket} AS bucket, {measures} \
+         FROM daily_prices GROUP BY symbol, bucket",
+        bucket = bucket_sql(aggregate, false),
+        measures = measures(false)
+    ))
+}
+
+/// Plain PostgreSQL: recompute, per logged symbol, the buckets its span touches.
+fn refresh_spans_plain(
+    conn: &mut PgConnection,
+    aggregate: Aggregate,
+    spans: &[changelog::Span],
+) -> QueryResult<()> {
+    let ident = quote::ident(aggregate.relation());
+    let mut symbols = Vec::with_capacity(spans.len());
+    let mut starts = Vec::with_capacity(spans.len());
+    let mut ends = Vec::with_capacity(spans.len());
+    for span in spans {
+        let (start, end) = aggregate.window(span.first_day(), span.last_day());
+        symbols.push(span.symbol.as_str());
+        starts.push(start);
+        ends.push(end);
+    }
+    let windows = "unnest($1::text[], $2::date[], $3::date[]) AS w(symbol, start_day, end_day)";
+    diesel::sql_query(format!(
+        "DELETE FROM {ident} a USING {windows} \
+         WHERE a.symbol = w.symbol AND a.bucket >= w.start_day AND a.bucket < w.end_day"
+    ))
+    .bind::<Array<Text>, _>(&symbols)
+    .bind::<Array<Date>, _>(&starts)
+    .bind::<Array<Date>, _>(&ends)
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "INSERT INTO {ident} SELECT symbol, {bucket} AS bucket, {measures} FROM ( \
+           SELECT d.* FROM {windows} JOIN daily_prices d \
+             ON d.symbol = w.symbol AND d.day >= w.start_day AND d.day < w.end_day \
+         ) AS daily_prices GROUP BY symbol, bucket",
+        bucket = bucket_sql(aggregate, false),
+        measures = measures(false)
+    ))
+    .bind::<Array<Text>, _>(&symbols)
+    .bind::<Array<Date>, _>(&starts)
+    .bind::<Array<Date>, _>(&ends)
+    .execute(conn)?;
+    Ok(())
+}
 
 /// The aggregate columns after `symbol, bucket`: TimescaleDB and plain PostgreSQL forms.
 /// `first`/`last` keep NULLs like `array_agg(...)[1]` does, so both agree on gaps.

@@ -182,14 +182,14 @@ fn apply_aggregates(
         match (wanted, exists) {
             (true, false) => {
                 aggregates::create(conn, caps, aggregate)?;
-                aggregates::refresh(conn, caps, aggregate, None)?;
-                actions.push(format!(
-                    "created {} ({kind}) from the loaded prices",
-                    aggregate.relation()
-                ));
+                // A consumer unknown to the change log rebuilds on its next drain, which
+                // every run does before it analyses.
+                forget_consumer(conn, aggregate)?;
+                actions.push(format!("created {} ({kind})", aggregate.relation()));
             }
             (false, true) => {
                 aggregates::drop(conn, caps, aggregate)?;
+                forget_consumer(conn, aggregate)?;
                 actions.push(format!("dropped {}", aggregate.relation()));
             }
             (true, true)
@@ -207,13 +207,17 @@ fn apply_aggregates(
     Ok(())
 }
 
-/// After an ingest: recompute the aggregates' buckets that hold `first..=last` (the
-/// days whose rows were inserted or deleted). Returns what was refreshed.
-pub fn refresh_touched(
+fn forget_consumer(conn: &mut PgConnection, aggregate: Aggregate) -> Result<()> {
+    crate::db::changelog::forget(conn, &aggregates::consumer(aggregate))
+        .map_err(crate::db::db_error("updating the change log's consumers"))
+}
+
+/// Bring every aggregate of `settings` up to date from the change log (see
+/// [`aggregates::drain`]). Returns what was refreshed, for the run summary.
+pub fn drain_aggregates(
     conn: &mut PgConnection,
     caps: &Capabilities,
     settings: &StorageSettings,
-    (first, last): (chrono::NaiveDate, chrono::NaiveDate),
 ) -> Result<Vec<String>> {
     let mut done = Vec::new();
     for &aggregate in &settings.aggregates {
@@ -221,34 +225,26 @@ pub fn refresh_touched(
             continue;
         }
         let started = std::time::Instant::now();
-        aggregates::refresh(conn, caps, aggregate, Some((first, last)))?;
-        let (start, end) = aggregate.window(first, last);
-        let line = format!(
-            "refreshed {} for [{start}, {end}) in {:.2}s",
-            aggregate.relation(),
-            started.elapsed().as_secs_f64()
-        );
+        let line = match aggregates::drain(conn, caps, aggregate)? {
+            aggregates::Drained::UpToDate => continue,
+            aggregates::Drained::Rebuilt => format!("rebuilt {}", aggregate.relation()),
+            aggregates::Drained::Refreshed {
+                symbols,
+                first,
+                last,
+            } => {
+                let (start, end) = aggregate.window(first, last);
+                format!(
+                    "refreshed {} for {symbols} symbol(s) within [{start}, {end})",
+                    aggregate.relation()
+                )
+            }
+        };
+        let line = format!("{line} in {:.2}s", started.elapsed().as_secs_f64());
         tracing::info!("{line}");
         done.push(line);
     }
     Ok(done)
-}
-
-/// First and last day stored for `symbol` (None when it has no rows): what a replacing
-/// ingest is about to delete, so the aggregates can be refreshed over it.
-pub fn symbol_day_range(
-    conn: &mut PgConnection,
-    symbol: &str,
-) -> QueryResult<Option<(chrono::NaiveDate, chrono::NaiveDate)>> {
-    use crate::db::schema::daily_prices;
-    let (first, last): (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) = daily_prices::table
-        .filter(daily_prices::symbol.eq(symbol))
-        .select((
-            diesel::dsl::min(daily_prices::day),
-            diesel::dsl::max(daily_prices::day),
-        ))
-        .first(conn)?;
-    Ok(first.zip(last))
 }
 
 /// The smallest day range holding both (either may be empty).
