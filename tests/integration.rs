@@ -15,6 +15,8 @@ mod it {
     mod changelog;
     /// Job files and arguments: every config error names its file and position.
     mod config;
+    /// Derived data (aggregates, incremental tables) equals a clean load after any change.
+    pub mod derived;
     /// Dialect helpers give identical numbers with and without TimescaleDB.
     mod dialect;
     /// Every value type and injection attempts, end to end through PostgreSQL.

@@ -510,16 +510,8 @@ fn prepare_file(
             0
         }
     };
-    let last_day = parsed
-        .bars
-        .iter()
-        .map(|b| b.day)
-        .max()
-        .or(if keeps_old_rows {
-            entry.and_then(|e| e.last_day)
-        } else {
-            None
-        });
+    let previous_last = entry.and_then(|e| e.last_day).filter(|_| keeps_old_rows);
+    let last_day = parsed.bars.iter().map(|b| b.day).chain(previous_last).max();
     let new_entry = Entry {
         symbol: file.symbol.clone(),
         path: path_text.clone(),

@@ -28,7 +28,9 @@
     row's values (the `seed_*` columns feed analytics.smooth);
   - a symbol still warming up (no RSI/ATR average stored yet: fewer than 15 days) or
     new to the table is computed from its first day; runner keeps only the new rows.
-  Late corrections of old days are not picked up: drop the table to rebuild it.
+  Corrections of old days reach the table too: before appending, runner deletes each
+  changed symbol's rows from the first changed day on (from the change log), so they are
+  computed again here from the stored row before it (see docs/analyses.md).
 -#}
 {% import "macros/market.sql" as m %}
 WITH

@@ -72,6 +72,14 @@ impl TestDb {
             .collect()
     }
 
+    /// Run statements (setup and sabotage in tests).
+    pub fn execute(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        self.conn()
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     pub fn scalar(&self, sql: &str) -> String {
         self.rows(sql)[0][0]
             .clone()

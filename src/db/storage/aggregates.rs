@@ -159,16 +159,19 @@ fn refresh_spans_plain(
 }
 
 /// The aggregate columns after `symbol, bucket`: TimescaleDB and plain PostgreSQL forms.
-/// `first`/`last` keep NULLs like `array_agg(...)[1]` does, so both agree on gaps.
+/// `first`/`last` keep NULLs like `array_agg(...)[1]` does, so both agree on gaps. The
+/// mean close is summed as `numeric`: a float sum depends on the order rows are read,
+/// which differs between a bucket refreshed after a late day and a clean load, and the
+/// aggregates must equal a clean load exactly.
 fn measures(timescale: bool) -> &'static str {
     if timescale {
         "first(open, day) AS open, max(high) AS high, min(low) AS low, last(close, day) AS close, \
-         sum(volume) AS volume, avg(close) AS avg_close, count(*) AS trading_days, \
+         sum(volume) AS volume, avg(close::numeric)::float8 AS avg_close, count(*) AS trading_days, \
          count(volume) AS volume_days, max(volume) AS max_volume"
     } else {
         "(array_agg(open ORDER BY day))[1] AS open, max(high) AS high, min(low) AS low, \
          (array_agg(close ORDER BY day DESC))[1] AS close, sum(volume) AS volume, \
-         avg(close) AS avg_close, count(*) AS trading_days, count(volume) AS volume_days, max(volume) AS max_volume"
+         avg(close::numeric)::float8 AS avg_close, count(*) AS trading_days, count(volume) AS volume_days, max(volume) AS max_volume"
     }
 }
 

@@ -1,0 +1,267 @@
+//! What is derived from the prices stays equal to a clean load: the weekly and monthly
+//! aggregates and the incremental `analytics.indicators`, after corrections, truncations,
+//! late days, replaced files and runs killed at any point.
+//!
+//! The reference is always a fresh database loaded from the same files in one clean run,
+//! compared table by table with [`fingerprint`].
+
+use std::fmt::Write as _;
+
+use super::util::{Project, TestDb};
+
+/// A job with everything derived: both aggregates (the default), the incremental
+/// indicators and a report with CSV, Markdown and HTML.
+pub const JOB: &str = r#"
+name = "derived"
+database_url = "${DATABASE_URL:-postgres://postgres@localhost:5432/stocks}"
+
+[[ingest]]
+name = "prices"
+kind = "prices"
+paths = ["data/stocks/*.csv"]
+
+[[analysis]]
+name = "indicators"
+template = "market/indicators.sql"
+materialize = "incremental"
+time_column = "day"
+unique_key = ["symbol", "day"]
+outputs = []
+
+[[analysis]]
+name = "weekly_closes"
+template = "weekly_closes.sql"
+
+[report]
+dir = "reports/derived"
+formats = ["csv", "markdown", "html"]
+"#;
+
+const WEEKLY_CLOSES: &str =
+    "SELECT symbol, bucket, close, trading_days FROM prices_weekly ORDER BY symbol, bucket";
+
+/// A project with [`JOB`] and no data yet.
+pub fn project() -> Project {
+    let p = Project::new();
+    std::fs::remove_dir_all(p.path("data")).unwrap();
+    p.write("jobs/derived.toml", JOB);
+    p.write("templates/weekly_closes.sql", WEEKLY_CLOSES);
+    p
+}
+
+/// A reproducible daily file: `days` weekdays from 2019-01-01, a random walk seeded by
+/// `seed`, with a Kaggle header.
+pub fn prices_csv(seed: u64, days: usize) -> String {
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut out = String::from("Date,Open,High,Low,Close,Adj Close,Volume\n");
+    let mut close = 20.0 + (seed % 50) as f64;
+    let mut day = chrono::NaiveDate::from_ymd_opt(2019, 1, 1).unwrap();
+    let mut written = 0;
+    while written < days {
+        use chrono::Datelike;
+        if day.weekday().number_from_monday() <= 5 {
+            let open = close;
+            close = (close * (1.0 + (next() - 0.5) * 0.06)).max(1.0);
+            let high = open.max(close) * (1.0 + next() * 0.01);
+            let low = open.min(close) * (1.0 - next() * 0.01);
+            let volume = 1_000 + (next() * 100_000.0) as u64;
+            let _ = writeln!(
+                out,
+                "{day},{open:.4},{high:.4},{low:.4},{close:.4},{close:.4},{volume}"
+            );
+            written += 1;
+        }
+        day = day.succ_opt().unwrap();
+    }
+    out
+}
+
+/// Write `symbols` files `data/stocks/S000.csv`… of `days` rows each.
+pub fn write_symbols(p: &Project, symbols: u64, days: usize) {
+    for i in 0..symbols {
+        p.write(
+            &format!("data/stocks/S{i:03}.csv"),
+            &prices_csv(i + 1, days),
+        );
+    }
+}
+
+/// Every table a run writes, each as `table: rows, md5 of its sorted rows as text`.
+/// Manifest timestamps of the load itself are left out; everything else must match.
+pub fn fingerprint(db: &TestDb) -> Vec<String> {
+    let tables = [
+        ("daily_prices", "SELECT * FROM daily_prices"),
+        ("prices_weekly", "SELECT * FROM prices_weekly"),
+        ("prices_monthly", "SELECT * FROM prices_monthly"),
+        ("analytics.indicators", "SELECT * FROM analytics.indicators"),
+        ("data_quality", "SELECT * FROM data_quality"),
+        ("ingest_rejects", "SELECT * FROM ingest_rejects"),
+        (
+            "ingest_files",
+            "SELECT symbol, path, source, asset_class, size_bytes, mtime_ns, content_hash, \
+             rows_loaded, rows_rejected, last_day FROM ingest_files",
+        ),
+    ];
+    tables
+        .iter()
+        .map(|(name, sql)| {
+            let line = db.scalar(&format!(
+                "SELECT count(*) || ', ' || md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) \
+                 FROM ({sql}) t"
+            ));
+            format!("{name}: {line}")
+        })
+        .collect()
+}
+
+/// Load the project's files into a fresh database in one clean run.
+pub fn clean_load(p: &Project) -> Vec<String> {
+    let db = TestDb::new();
+    run(p, &db);
+    fingerprint(&db)
+}
+
+pub fn run(p: &Project, db: &TestDb) -> super::util::Run {
+    p.runner(Some(db), &["run", "jobs/derived.toml"])
+        .expect_code(0)
+}
+
+/// Replace line `n` (1-based, header = 1) of a file.
+fn edit_line(p: &Project, rel: &str, n: usize, f: impl Fn(&str) -> String) {
+    let text = p.read(rel);
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i + 1 == n { f(l) } else { l.to_owned() })
+        .collect();
+    p.write(rel, &(lines.join("\n") + "\n"));
+}
+
+fn set_close(line: &str, close: &str) -> String {
+    let mut fields: Vec<&str> = line.split(',').collect();
+    fields[4] = close;
+    fields.join(",")
+}
+
+/// Load, change the files with `change`, run again: everything equals a clean load.
+fn after_change_equals_clean_load(change: impl Fn(&Project)) {
+    let p = project();
+    write_symbols(&p, 3, 300);
+    let db = TestDb::new();
+    run(&p, &db);
+    change(&p);
+    run(&p, &db);
+    assert_eq!(fingerprint(&db), clean_load(&p));
+}
+
+#[test]
+fn a_changed_close_mid_file_recomputes_indicators_from_that_day() {
+    after_change_equals_clean_load(|p| {
+        edit_line(p, "data/stocks/S001.csv", 150, |l| set_close(l, "33.3333"))
+    });
+}
+
+#[test]
+fn a_truncated_file_leaves_no_stale_derived_rows() {
+    after_change_equals_clean_load(|p| {
+        let text = p.read("data/stocks/S002.csv");
+        let kept: Vec<&str> = text.lines().take(200).collect();
+        p.write("data/stocks/S002.csv", &(kept.join("\n") + "\n"));
+    });
+}
+
+#[test]
+fn a_replaced_file_recomputes_its_symbol() {
+    after_change_equals_clean_load(|p| {
+        p.write("data/stocks/S000.csv", &prices_csv(99, 250));
+    });
+}
+
+/// A day missing from the loaded file, appended at its end later: a late addition to
+/// history (loaded, not rejected as "already loaded"), and everything after it is
+/// recomputed.
+#[test]
+fn an_appended_out_of_order_day_is_loaded_and_recomputes_what_follows() {
+    let p = project();
+    write_symbols(&p, 3, 300);
+    let full = p.read("data/stocks/S001.csv");
+    let lines: Vec<&str> = full.lines().collect();
+    let late = lines[120];
+    let without: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 120)
+        .map(|(_, l)| *l)
+        .collect();
+    p.write("data/stocks/S001.csv", &(without.join("\n") + "\n"));
+    let db = TestDb::new();
+    run(&p, &db);
+    p.write(
+        "data/stocks/S001.csv",
+        &(without.join("\n") + "\n" + late + "\n"),
+    );
+    let log = run(&p, &db).stderr();
+    assert!(log.contains("1 grown"), "{log}");
+    assert!(log.contains("1 rows loaded, 0 rejected"), "{log}");
+    assert_eq!(fingerprint(&db), clean_load(&p));
+}
+
+/// A typo row dated in the future does not make every later genuine row a duplicate.
+#[test]
+fn a_future_typo_row_does_not_block_later_rows() {
+    let p = project();
+    write_symbols(&p, 1, 100);
+    let base = p.read("data/stocks/S000.csv");
+    p.write(
+        "data/stocks/S000.csv",
+        &format!("{base}2031-01-01,1,1,1,1,1,1\n"),
+    );
+    let db = TestDb::new();
+    run(&p, &db);
+    let grown = format!("{base}2031-01-01,1,1,1,1,1,1\n2019-05-21,2,2,2,2,2,2\n");
+    p.write("data/stocks/S000.csv", &grown);
+    let log = run(&p, &db).stderr();
+    assert!(log.contains("1 rows loaded, 0 rejected"), "{log}");
+    assert_eq!(
+        db.scalar("SELECT close FROM daily_prices WHERE symbol = 'S000' AND day = '2019-05-21'"),
+        "2"
+    );
+    assert_eq!(fingerprint(&db), clean_load(&p));
+}
+
+/// A run that no file changed still drains what an earlier run logged.
+#[test]
+fn a_run_drains_the_log_even_when_no_file_changed() {
+    let p = project();
+    write_symbols(&p, 2, 120);
+    let db = TestDb::new();
+    run(&p, &db);
+    let clean = fingerprint(&db);
+    // As if a run had loaded and died before refreshing: stale buckets, logged span.
+    // (A continuous aggregate cannot be edited; there the log is the only witness.)
+    if !db.has_timescale() {
+        db.execute("DELETE FROM prices_weekly WHERE symbol = 'S001'");
+    }
+    db.execute("DELETE FROM analytics.indicators WHERE symbol = 'S001' AND day > '2019-03-01'");
+    db.execute(
+        "INSERT INTO change_log (source, symbol, first_at, last_at) \
+         VALUES ('daily_prices', 'S001', '2019-01-01', '2019-06-28')",
+    );
+    let log = run(&p, &db).stderr();
+    assert!(
+        log.contains("0 new, 0 grown, 0 replaced, 2 unchanged"),
+        "{log}"
+    );
+    assert!(
+        log.contains("refreshed prices_weekly for 1 symbol(s)"),
+        "{log}"
+    );
+    assert_eq!(fingerprint(&db), clean);
+    assert_eq!(db.scalar("SELECT count(*) FROM change_log"), "0");
+}
