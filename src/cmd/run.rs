@@ -352,7 +352,7 @@ fn report_meta(
 fn write_reports(job: &Job, meta: &ReportMeta, executed: &[Executed], dir: &Path) -> Result<()> {
     for e in executed
         .iter()
-        .filter(|e| e.analysis.outputs.contains(&OutputFormat::Csv))
+        .filter(|e| e.analysis.outputs.contains(&OutputFormat::Csv) && !e.table.columns.is_empty())
     {
         let path = dir.join(report::csv_file_name(&e.analysis.name));
         let file =

@@ -404,12 +404,15 @@ fn ingest_batch(
     }
     let (files, bytes): (Vec<load::PreparedFile>, Vec<u64>) = prepared.into_iter().unzip();
     match load::load_batch(&mut conn, &files, encoding) {
-        Ok((_, spans)) => results.extend(
-            files
-                .into_iter()
-                .zip(bytes)
-                .map(|(f, b)| loaded(f, b, &spans)),
-        ),
+        Ok((_, spans)) => {
+            crate::crashpoint::reached("ingest.after_commit");
+            results.extend(
+                files
+                    .into_iter()
+                    .zip(bytes)
+                    .map(|(f, b)| loaded(f, b, &spans)),
+            )
+        }
         Err(e) if files.len() == 1 => {
             results.push(failed(&files[0].entry.path, format!("loading failed: {e}")))
         }
