@@ -11,6 +11,7 @@ pub mod functions;
 pub mod materialize;
 pub mod refs;
 pub mod render;
+pub mod select;
 pub mod validate;
 
 use std::collections::{BTreeSet, HashMap};
@@ -20,6 +21,7 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use self::env::Dialect;
+pub use self::select::Selection;
 use crate::db::{Capabilities, Pool};
 use crate::error::{suggest, Diagnostic, Diagnostics, Error, Result};
 use crate::job::{Analysis, Job, Materialize};
@@ -63,23 +65,33 @@ pub fn dialect(caps: &Capabilities) -> Dialect {
 /// # Errors
 /// A config error for a name the job does not define, with the closest one.
 pub fn selected<'a>(job: &'a Job, select: &[String]) -> Result<Vec<&'a Analysis>> {
+    let selection = Selection::names(select);
+    check_names(job, &selection)?;
+    let names: Vec<&str> = selection.selectors.iter().map(|s| s.name.as_str()).collect();
+    Ok(job
+        .analyses
+        .iter()
+        .filter(|a| names.is_empty() || names.contains(&a.name.as_str()))
+        .collect())
+}
+
+/// Every name in `selection` is an analysis of `job`.
+///
+/// # Errors
+/// A config error per unknown name, with a suggestion.
+pub fn check_names(job: &Job, selection: &Selection) -> Result<()> {
     let mut problems = Diagnostics::default();
-    for name in select {
-        if !job.analyses.iter().any(|a| &a.name == name) {
+    for (name, option) in selection.mentioned() {
+        if !job.analyses.iter().any(|a| a.name == name) {
             let mut d = Diagnostic::new(format!("job `{}` has no analysis `{name}`", job.name))
-                .key("--select");
+                .key(option);
             if let Some(s) = suggest(name, job.analyses.iter().map(|a| a.name.as_str())) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
             problems.push(d);
         }
     }
-    problems.into_result()?;
-    Ok(job
-        .analyses
-        .iter()
-        .filter(|a| select.is_empty() || select.contains(&a.name))
-        .collect())
+    problems.into_result()
 }
 
 /// Which analyses' incremental tables already exist: those render with
@@ -93,7 +105,7 @@ pub type Existing = BTreeSet<String>;
 /// Config errors for template problems (file and line), unknown names and cycles.
 pub fn plan(
     job: &Job,
-    select: &[String],
+    selection: &Selection,
     dialect: Dialect,
     as_of: Option<NaiveDate>,
     existing: &Existing,
@@ -104,7 +116,16 @@ pub fn plan(
     let base = render::context(job, as_of, dialect == Dialect::Timescale);
     let by_name: HashMap<&str, &Analysis> =
         job.analyses.iter().map(|a| (a.name.as_str(), a)).collect();
-    let mut queue: Vec<&Analysis> = selected(job, select)?;
+    check_names(job, selection)?;
+    let mut queue: Vec<&Analysis> = if selection.needs_whole_graph() {
+        job.analyses.iter().collect()
+    } else {
+        let roots: Vec<&str> = selection.selectors.iter().map(|s| s.name.as_str()).collect();
+        job.analyses
+            .iter()
+            .filter(|a| roots.contains(&a.name.as_str()))
+            .collect()
+    };
     let mut rendered: HashMap<String, Rendered> = HashMap::new();
     let mut problems = Diagnostics::default();
     while let Some(analysis) = queue.pop() {
@@ -146,11 +167,22 @@ pub fn plan(
         );
     }
     problems.into_result()?;
-    // Job order, so levels (and reports) list analyses as the job file does.
+    let graph: HashMap<String, Vec<String>> = rendered
+        .iter()
+        .map(|(name, r)| (name.clone(), r.depends.clone()))
+        .collect();
+    let chosen = selection.resolve(&graph);
+    // Job order, so levels (and reports) list analyses as the job file does. An
+    // excluded dependency is not waited for: its kept result is used as it is.
     let mut ordered: Vec<Rendered> = job
         .analyses
         .iter()
+        .filter(|a| chosen.contains(&a.name))
         .filter_map(|a| rendered.remove(&a.name))
+        .map(|mut r| {
+            r.depends.retain(|d| chosen.contains(d));
+            r
+        })
         .collect();
     let nodes: Vec<(String, Vec<String>)> = ordered
         .iter()
@@ -182,7 +214,7 @@ pub fn render_all(
     as_of: Option<NaiveDate>,
 ) -> Result<Vec<Rendered>> {
     let names: Vec<String> = analyses.iter().map(|a| a.name.clone()).collect();
-    Ok(plan(job, &names, dialect, as_of, &Existing::new())?
+    Ok(plan(job, &Selection::names(&names), dialect, as_of, &Existing::new())?
         .into_iter()
         .flatten()
         .collect())

@@ -52,12 +52,12 @@ pub struct AnalysisSummary {
 
 pub fn run(args: &RunArgs) -> Result<()> {
     let job = job::load(&args.job.job, &args.job.vars)?;
-    // Fail on a bad --select before touching the database.
-    analysis::selected(&job, &args.select)?;
-    // …and on template errors and dependency cycles.
+    let selection = analysis::Selection::new(&args.select, &args.exclude);
+    // Fail on a bad --select, template errors and dependency cycles before touching
+    // the database.
     analysis::plan(
         &job,
-        &args.select,
+        &selection,
         analysis::env::Dialect::Postgres,
         job.as_of,
         &analysis::Existing::new(),
@@ -211,7 +211,8 @@ fn execute(
             existing.insert(name);
         }
     }
-    let levels = analysis::plan(job, &args.select, analysis::dialect(caps), as_of, &existing)?;
+    let selection = analysis::Selection::new(&args.select, &args.exclude);
+    let levels = analysis::plan(job, &selection, analysis::dialect(caps), as_of, &existing)?;
     let mut executed = analysis::run_all(pool, levels, job);
     let pruned = db::changelog::prune(&mut conn).map_err(db::db_error("pruning the change log"))?;
     tracing::debug!(
