@@ -18,6 +18,8 @@ pub const EXIT_CONFIG: i32 = 2;
 /// Exit code of `run --no-wait` (or `--wait-lock` running out) while another run holds
 /// the database: nothing was done, try again later (`EX_TEMPFAIL` of sysexits.h).
 pub const EXIT_BUSY: i32 = 75;
+/// Exit code of a run that did everything but an error-level data test failed.
+pub const EXIT_TESTS: i32 = 3;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -39,6 +41,9 @@ pub enum Error {
     /// Another run holds the database and this one was told not to wait (longer).
     #[error("{0}")]
     Busy(String),
+    /// The run finished, but error-level data tests failed.
+    #[error("{0}")]
+    TestsFailed(String),
 }
 
 impl Error {
@@ -48,6 +53,7 @@ impl Error {
             Error::Config(_) => EXIT_CONFIG,
             Error::Runtime { .. } | Error::Message(_) => EXIT_FAILURE,
             Error::Busy(_) => EXIT_BUSY,
+            Error::TestsFailed(_) => EXIT_TESTS,
         }
     }
 

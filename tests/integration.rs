@@ -17,6 +17,8 @@ mod it {
     mod config;
     /// Runs killed at any point, terminated connections, the run lock, `runs` statuses.
     mod crash;
+    /// Data tests (`[[test]]`): built-ins, custom, severities, exit code 3.
+    mod datatests;
     /// Derived data (aggregates, incremental tables) equals a clean load after any change.
     pub mod derived;
     /// Dialect helpers give identical numbers with and without TimescaleDB.

@@ -5,6 +5,7 @@
 //! live database without changing it; `functions` holds runner's SQL helpers.
 
 pub mod dag;
+pub mod datatest;
 pub mod env;
 pub mod execute;
 pub mod functions;
@@ -67,7 +68,11 @@ pub fn dialect(caps: &Capabilities) -> Dialect {
 pub fn selected<'a>(job: &'a Job, select: &[String]) -> Result<Vec<&'a Analysis>> {
     let selection = Selection::names(select);
     check_names(job, &selection)?;
-    let names: Vec<&str> = selection.selectors.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = selection
+        .selectors
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     Ok(job
         .analyses
         .iter()
@@ -83,8 +88,8 @@ pub fn check_names(job: &Job, selection: &Selection) -> Result<()> {
     let mut problems = Diagnostics::default();
     for (name, option) in selection.mentioned() {
         if !job.analyses.iter().any(|a| a.name == name) {
-            let mut d = Diagnostic::new(format!("job `{}` has no analysis `{name}`", job.name))
-                .key(option);
+            let mut d =
+                Diagnostic::new(format!("job `{}` has no analysis `{name}`", job.name)).key(option);
             if let Some(s) = suggest(name, job.analyses.iter().map(|a| a.name.as_str())) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
@@ -120,7 +125,11 @@ pub fn plan(
     let mut queue: Vec<&Analysis> = if selection.needs_whole_graph() {
         job.analyses.iter().collect()
     } else {
-        let roots: Vec<&str> = selection.selectors.iter().map(|s| s.name.as_str()).collect();
+        let roots: Vec<&str> = selection
+            .selectors
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         job.analyses
             .iter()
             .filter(|a| roots.contains(&a.name.as_str()))
@@ -214,10 +223,16 @@ pub fn render_all(
     as_of: Option<NaiveDate>,
 ) -> Result<Vec<Rendered>> {
     let names: Vec<String> = analyses.iter().map(|a| a.name.clone()).collect();
-    Ok(plan(job, &Selection::names(&names), dialect, as_of, &Existing::new())?
-        .into_iter()
-        .flatten()
-        .collect())
+    Ok(plan(
+        job,
+        &Selection::names(&names),
+        dialect,
+        as_of,
+        &Existing::new(),
+    )?
+    .into_iter()
+    .flatten()
+    .collect())
 }
 
 /// Run the planned levels in turn, each level's analyses in parallel over the pool.

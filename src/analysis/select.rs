@@ -37,10 +37,7 @@ impl Selection {
     pub fn new(select: &[String], exclude: &[String]) -> Selection {
         Selection {
             selectors: select.iter().map(|s| Selector::parse(s)).collect(),
-            exclude: exclude
-                .iter()
-                .map(|s| Selector::parse(s).name)
-                .collect(),
+            exclude: exclude.iter().map(|s| Selector::parse(s).name).collect(),
         }
     }
 
@@ -122,10 +119,16 @@ mod tests {
 
     /// a <- b <- c, a <- d, e alone.
     fn graph() -> HashMap<String, Vec<String>> {
-        [("a", vec![]), ("b", vec!["a"]), ("c", vec!["b"]), ("d", vec!["a"]), ("e", vec![])]
-            .into_iter()
-            .map(|(n, d)| (n.to_owned(), d.into_iter().map(str::to_owned).collect()))
-            .collect()
+        [
+            ("a", vec![]),
+            ("b", vec!["a"]),
+            ("c", vec!["b"]),
+            ("d", vec!["a"]),
+            ("e", vec![]),
+        ]
+        .into_iter()
+        .map(|(n, d)| (n.to_owned(), d.into_iter().map(str::to_owned).collect()))
+        .collect()
     }
 
     fn names(set: BTreeSet<String>) -> Vec<String> {
@@ -155,11 +158,17 @@ mod tests {
     fn selectors_parse_their_operators() {
         assert_eq!(
             Selector::parse("+beta+"),
-            Selector { name: "beta".into(), downstream: true }
+            Selector {
+                name: "beta".into(),
+                downstream: true
+            }
         );
         assert_eq!(
             Selector::parse("+beta"),
-            Selector { name: "beta".into(), downstream: false }
+            Selector {
+                name: "beta".into(),
+                downstream: false
+            }
         );
     }
 }

@@ -33,8 +33,10 @@ pub struct RunSummary {
     pub report_dir: PathBuf,
     /// What `[storage]` changed, the aggregate refreshes and maintenance done.
     pub storage: Vec<String>,
-    /// One line per failed file or analysis.
+    /// One line per failed file or analysis (and one for failed data tests).
     pub failures: Vec<String>,
+    /// Every data test's outcome.
+    pub tests: Vec<analysis::datatest::TestResult>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -116,6 +118,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut conn = db::pool::checkout(&pool)?;
     db::runs::finish(&mut conn, run_id, &end).map_err(db::db_error("recording the run's end"))?;
     let summary = outcome?;
+    if summary.exit_code == crate::error::EXIT_TESTS {
+        return Err(Error::TestsFailed(format!(
+            "{} (see {})",
+            summary.failures.join("; "),
+            summary.report_dir.join("summary.json").display()
+        )));
+    }
     if summary.status == Status::Partial {
         return Err(Error::Message(format!(
             "{} (see {}); everything else is done",
@@ -233,8 +242,26 @@ fn execute(
     let staging = Staging::new(&job.report.dir, &name, &run_id.to_string())
         .with_context(|| format!("creating a report folder in {}", job.report.dir.display()))?;
     let dir = staging.path();
+    let tests =
+        analysis::datatest::run_all(&mut conn, job, &executed, as_of, analysis::dialect(caps));
     let rejects = ingest::rejects::write_csv(&mut conn, &dir.join("rejects.csv"))?;
-    let meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
+    let mut meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
+    meta.tests = tests
+        .iter()
+        .map(|t| report::TestReport {
+            name: t.name.clone(),
+            severity: match t.severity {
+                job::datatest::Severity::Error => "error".to_owned(),
+                job::datatest::Severity::Warn => "warn".to_owned(),
+            },
+            outcome: serde_json::to_value(&t.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            message: t.message.clone(),
+            sample: t.sample.clone(),
+        })
+        .collect();
     write_reports(job, &meta, &executed, &dir)?;
     let mut failures: Vec<String> = Vec::new();
     if let Some(ingest) = &ingest {
@@ -252,6 +279,19 @@ fn execute(
             e.failure.as_ref()?
         ))
     }));
+    let failed_tests: Vec<&str> = tests
+        .iter()
+        .filter(|t| t.fails_the_run())
+        .map(|t| t.name.as_str())
+        .collect();
+    let exit_code = match (failures.is_empty(), failed_tests.is_empty()) {
+        (true, true) => crate::error::EXIT_OK,
+        (true, false) => crate::error::EXIT_TESTS,
+        (false, _) => crate::error::EXIT_FAILURE,
+    };
+    if !failed_tests.is_empty() {
+        failures.push(format!("data tests failed: {}", failed_tests.join(", ")));
+    }
     let status = if failures.is_empty() {
         Status::Succeeded
     } else {
@@ -261,11 +301,7 @@ fn execute(
         job: job.name.clone(),
         run_id,
         status,
-        exit_code: if failures.is_empty() {
-            crate::error::EXIT_OK
-        } else {
-            crate::error::EXIT_FAILURE
-        },
+        exit_code,
         as_of,
         backend: caps.describe(),
         ingest,
@@ -282,6 +318,7 @@ fn execute(
         report_dir: staging.published_path(),
         storage,
         failures,
+        tests,
     };
     let json = serde_json::to_string_pretty(&summary).expect("the summary always serializes");
     std::fs::write(dir.join("summary.json"), json + "\n")
@@ -347,6 +384,7 @@ fn report_meta(
         data_rows: rows,
         symbols: Some(symbols),
         notes,
+        tests: Vec::new(),
     })
 }
 

@@ -37,6 +37,8 @@ pub struct Job {
     pub report: ReportSettings,
     /// `[storage]`, checked.
     pub storage: crate::db::storage::StorageSettings,
+    /// `[[test]]` sections, checked.
+    pub tests: Vec<super::datatest::DataTest>,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +175,10 @@ impl Planner<'_> {
         let report = self.report(&spec, &root, &vars);
         let analyses = self.analyses(&spec, &templates_dir, &report);
         let storage = self.storage(&spec);
+        let (tests, problems) = super::datatest::plan(&spec.test, &analyses, &|span| {
+            Location::from_offset(self.path, self.source, span.start, span.len())
+        });
+        problems.into_iter().for_each(|d| self.problem(d));
         let name = spec.name.get_ref().trim().to_owned();
         if !is_identifier(&name) {
             let loc = self.at(&spec.name);
@@ -198,6 +204,7 @@ impl Planner<'_> {
             analyses,
             report,
             storage,
+            tests,
         })
     }
 

@@ -70,6 +70,7 @@ pub fn render_html(
     for (analysis, anchor) in analyses.iter().zip(&anchors) {
         page.push_str(&analysis_section(analysis, anchor, max_rows));
     }
+    page.push_str(&tests_section(&meta.tests, max_rows));
     page.push_str("</main>\n");
     page.push_str(&footer(meta));
     page.push_str("</body>\n</html>\n");
@@ -143,6 +144,37 @@ fn contents(analyses: &[AnalysisReport], anchors: &[String]) -> String {
         format!("<ol>\n{items}</ol>\n")
     };
     format!("<nav class=\"contents\">\n<h2>{CONTENTS_HEADING}</h2>\n{list}</nav>\n")
+}
+
+/// The data tests: a table of outcomes, and the failing rows of those that failed.
+fn tests_section(tests: &[super::TestReport], max_rows: usize) -> String {
+    if tests.is_empty() {
+        return String::new();
+    }
+    let mut section = String::from(
+        "<section class=\"tests\" id=\"data-tests\">\n<h2>Data tests</h2>\n<table>\n\
+         <thead><tr><th>test</th><th>severity</th><th>outcome</th><th>detail</th></tr></thead>\n<tbody>\n",
+    );
+    for t in tests {
+        section.push_str(&format!(
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape(&t.outcome),
+            escape(&t.name),
+            escape(&t.severity),
+            escape(&t.outcome),
+            escape(&t.message)
+        ));
+    }
+    section.push_str("</tbody>\n</table>\n");
+    for t in tests.iter().filter(|t| !t.sample.columns.is_empty()) {
+        section.push_str(&format!(
+            "<h3>{}: failing rows</h3>\n{}",
+            escape(&t.name),
+            table(&TablePreview::new(&t.sample, max_rows))
+        ));
+    }
+    section.push_str("</section>\n");
+    section
 }
 
 /// One analysis's section. A failed analysis shows its failure, and a chart that
@@ -288,6 +320,7 @@ mod tests {
             data_rows: None,
             symbols: Some(3),
             notes: vec!["Synthetic data & \"quotes\".".into()],
+            tests: Vec::new(),
         }
     }
 

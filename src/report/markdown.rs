@@ -25,6 +25,7 @@ pub fn render_markdown(meta: &ReportMeta, analyses: &[AnalysisReport], max_rows:
     for analysis in analyses {
         write_analysis(&mut document, analysis, max_rows);
     }
+    write_tests(&mut document, &meta.tests, max_rows);
     document.text
 }
 
@@ -111,6 +112,34 @@ fn write_analysis(document: &mut Document, analysis: &AnalysisReport, max_rows: 
         ));
     }
     write_sql(document, analysis.sql);
+}
+
+/// The data tests: one line each, and the failing rows of those that failed.
+fn write_tests(document: &mut Document, tests: &[super::TestReport], max_rows: usize) {
+    if tests.is_empty() {
+        return;
+    }
+    document.block("## Data tests");
+    let lines: Vec<String> = tests
+        .iter()
+        .map(|t| {
+            let mark = match t.outcome.as_str() {
+                "passed" => "✅",
+                _ if t.severity == "warn" => "⚠️",
+                _ => "❌",
+            };
+            format!("- {mark} `{}` ({}): {}", t.name, t.severity, t.message)
+        })
+        .collect();
+    document.block(lines.join("\n"));
+    for t in tests.iter().filter(|t| !t.sample.columns.is_empty()) {
+        document.block(format!(
+            "**{}**: failing rows (first {})",
+            t.name,
+            t.sample.rows.len()
+        ));
+        document.block(table_lines(&TablePreview::new(&t.sample, max_rows)).join("\n"));
+    }
 }
 
 /// The SQL in a collapsed `<details>` block, fenced with enough backticks that none in
@@ -240,6 +269,7 @@ mod tests {
             data_rows: Some(1_234_567),
             symbols: Some(50),
             notes: vec!["Synthetic data.".into()],
+            tests: Vec::new(),
         }
     }
 

@@ -62,6 +62,21 @@ pub struct ReportMeta {
     /// Distinct symbols in the market data, if known.
     pub symbols: Option<i64>,
     pub notes: Vec<String>,
+    /// The job's data tests, shown in their own section.
+    pub tests: Vec<TestReport>,
+}
+
+/// One data test's outcome as the reports show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestReport {
+    pub name: String,
+    /// `error` or `warn`.
+    pub severity: String,
+    /// `passed`, `failed` or `error`.
+    pub outcome: String,
+    pub message: String,
+    /// Some failing rows.
+    pub sample: Table,
 }
 
 /// The problems of `analysis`'s charts (each chart that cannot be drawn from its

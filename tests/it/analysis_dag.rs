@@ -294,10 +294,19 @@ fn select_operators_and_exclude_work_like_dbt() {
     // `latest+`: latest and everything downstream of it (closes, then top).
     assert_eq!(run(&["--select", "latest+"]), ["top", "closes", "latest"]);
     // `+closes` (same as `closes`): closes and what it needs.
-    assert_eq!(run(&["--skip-ingest", "--select", "+closes"]), ["closes", "latest"]);
+    assert_eq!(
+        run(&["--skip-ingest", "--select", "+closes"]),
+        ["closes", "latest"]
+    );
     // Everything but `unrelated` and `top`.
     assert_eq!(
-        run(&["--skip-ingest", "--exclude", "unrelated", "--exclude", "top"]),
+        run(&[
+            "--skip-ingest",
+            "--exclude",
+            "unrelated",
+            "--exclude",
+            "top"
+        ]),
         ["closes", "latest"]
     );
     // Excluding a dependency uses its kept result.
