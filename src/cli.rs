@@ -29,6 +29,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Show the server, the TimescaleDB status and what runner will use.
     Doctor(DbArgs),
+    /// Past runs: status, duration, as-of date, rows, failures, report folder.
+    History(HistoryArgs),
     /// Apply `[storage]`, compress eligible chunks, VACUUM (ANALYZE) what changed, and
     /// write a Markdown maintenance report.
     Maintain(MaintainArgs),
@@ -102,6 +104,18 @@ pub struct DbArgs {
     /// postgres://postgres@localhost:5432/stocks).
     #[arg(long)]
     pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Runs of every job, not only the given job file's.
+    #[arg(long)]
+    pub all: bool,
+    /// How many runs to show, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
 }
 
 #[derive(Debug, Args)]

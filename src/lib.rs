@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Migrate(args) => cmd::migrate::migrate(&args),
         Command::Generate(args) => cmd::generate::generate(&args),
         Command::Doctor(args) => cmd::doctor::doctor(&args),
+        Command::History(args) => cmd::history::history(&args),
         Command::Maintain(args) => cmd::maintain::maintain(&args),
         Command::Explain(args) => cmd::explain::explain(&args),
     }

@@ -35,6 +35,8 @@ mod it {
     mod maintain;
     /// Schema migrations and what `doctor` reports.
     mod migrations;
+    /// `history`, the runs index, `render`'s as_of, `generate` reproducing data/.
+    mod ops;
     /// `[storage]` applied idempotently; OHLCV aggregates on both backends.
     mod storage;
 }

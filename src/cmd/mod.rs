@@ -4,6 +4,7 @@ pub mod check;
 pub mod doctor;
 pub mod explain;
 pub mod generate;
+pub mod history;
 pub mod maintain;
 pub mod migrate;
 pub mod render;

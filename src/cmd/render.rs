@@ -1,7 +1,9 @@
 //! `runner render`: print the SQL a job would run.
 //!
-//! Needs no database: it renders for plain PostgreSQL unless `--var timescaledb=true`,
-//! and uses `as_of` from the job (or NULL when the job leaves it to the data). With
+//! Needs no database: it renders for plain PostgreSQL unless `--var timescaledb=true`.
+//! `as_of` comes from the job or `--var`; when the job leaves it to the data, render
+//! asks the job's database for the latest trading day (waiting at most a few seconds)
+//! and, when it cannot, renders `as_of` as NULL and says how to pass it. With
 //! `--select`, the analyses it depends on are printed too, dependencies first; an
 //! incremental analysis is shown as its first build (`is_incremental` false).
 
@@ -17,7 +19,11 @@ pub fn render(args: &RenderArgs) -> Result<()> {
         _ => Dialect::Postgres,
     };
     let selected = analysis::selected(&job, &args.select)?;
-    for r in analysis::render_all(&job, &selected, dialect, job.as_of)? {
+    let as_of = match job.as_of {
+        Some(day) => Some(day),
+        None => as_of_from_database(&job.database_url),
+    };
+    for r in analysis::render_all(&job, &selected, dialect, as_of)? {
         let into = match r.analysis.materialize {
             Some(kind) => format!(
                 " -> {kind:?} {}",
@@ -32,4 +38,45 @@ pub fn render(args: &RenderArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The latest trading day in the job's database, or None (with a note on stderr).
+fn as_of_from_database(database_url: &str) -> Option<chrono::NaiveDate> {
+    use diesel::prelude::*;
+    let found =
+        crate::db::pool::connect_one(&with_connect_timeout(database_url)).and_then(|mut conn| {
+            crate::db::schema::daily_prices::table
+                .select(diesel::dsl::max(crate::db::schema::daily_prices::day))
+                .first::<Option<chrono::NaiveDate>>(&mut conn)
+                .map_err(crate::db::db_error("finding the latest trading day"))
+        });
+    match found {
+        Ok(Some(day)) => {
+            eprintln!("-- as_of = {day}: the latest trading day in the job's database");
+            Some(day)
+        }
+        Ok(None) => {
+            eprintln!("-- as_of is NULL: the job's database holds no prices yet; pass --var as_of=YYYY-MM-DD");
+            None
+        }
+        Err(_) => {
+            eprintln!(
+                "-- as_of is NULL: the job's database ({}) is not reachable; pass --var as_of=YYYY-MM-DD",
+                crate::db::url::redact(database_url)
+            );
+            None
+        }
+    }
+}
+
+/// `database_url` with libpq's `connect_timeout` of a few seconds, unless it has one.
+fn with_connect_timeout(database_url: &str) -> String {
+    if database_url.contains("connect_timeout") {
+        database_url.to_owned()
+    } else if database_url.contains("://") {
+        let sep = if database_url.contains('?') { '&' } else { '?' };
+        format!("{database_url}{sep}connect_timeout=3")
+    } else {
+        format!("{database_url} connect_timeout=3")
+    }
 }

@@ -117,6 +117,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     crate::crashpoint::reached("run.before_finish");
     let mut conn = db::pool::checkout(&pool)?;
     db::runs::finish(&mut conn, run_id, &end).map_err(db::db_error("recording the run's end"))?;
+    write_index(&mut conn, &job);
     let summary = outcome?;
     if summary.exit_code == crate::error::EXIT_TESTS {
         return Err(Error::TestsFailed(format!(
@@ -133,6 +134,26 @@ pub fn run(args: &RunArgs) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `<report dir>/index.html`: every run of the job with links to the reports on disk.
+/// Written whole (temporary file, then rename); failing to is only a warning.
+fn write_index(conn: &mut PgConnection, job: &Job) {
+    let written = db::runs::history(conn, Some(&job.name), 500)
+        .map_err(|e| e.to_string())
+        .and_then(|runs| {
+            let dir = &job.report.dir;
+            let html = report::index::render_index(&job.name, &runs, &|as_of| {
+                dir.join(as_of).join("report.html").exists()
+            });
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            let temp = dir.join(format!(".index.html.{}", std::process::id()));
+            std::fs::write(&temp, html).map_err(|e| e.to_string())?;
+            std::fs::rename(&temp, dir.join("index.html")).map_err(|e| e.to_string())
+        });
+    if let Err(e) = written {
+        tracing::warn!("could not write the runs index: {e}");
+    }
 }
 
 fn wait_policy(args: &RunArgs) -> db::lock::Wait {

@@ -105,3 +105,52 @@ pub fn abandon_others(conn: &mut PgConnection, current: i64) -> QueryResult<usiz
     ))
     .execute(conn)
 }
+
+/// One past run, as `runner history` and `index.html` show it.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct PastRun {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub job: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub status: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    pub exit_code: Option<i32>,
+    /// `YYYY-MM-DD HH:MM:SS` UTC.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub started: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    pub seconds: Option<f64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
+    pub as_of: Option<NaiveDate>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub rows_loaded: Option<i64>,
+    /// Failed files and analyses (and failed data tests), or the error that stopped it.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub failures: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub report_dir: Option<String>,
+}
+
+/// The latest `limit` runs, newest first, of `job` (all jobs when None).
+///
+/// # Errors
+/// The database's.
+pub fn history(
+    conn: &mut PgConnection,
+    job: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<PastRun>> {
+    diesel::sql_query(
+        "SELECT id, job, status, exit_code, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS started, \
+                extract(epoch FROM finished_at - started_at)::float8 AS seconds, as_of, \
+                (summary->'ingest'->>'rows_loaded')::bigint AS rows_loaded, \
+                coalesce(nullif((SELECT string_agg(f, '; ') FROM jsonb_array_elements_text(summary->'failures') f), ''), error) AS failures, \
+                report_dir \
+         FROM runs WHERE $1::text IS NULL OR job = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(job)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+}

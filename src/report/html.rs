@@ -78,7 +78,7 @@ pub fn render_html(
 }
 
 /// Escapes text for element content and double- or single-quoted attribute values.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

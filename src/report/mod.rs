@@ -15,6 +15,7 @@ mod chart;
 mod csv;
 mod format;
 mod html;
+pub mod index;
 mod markdown;
 pub mod publish;
 
@@ -28,6 +29,7 @@ pub use self::chart::{render_chart_svg, ChartKind, ChartSpec, CHART_HEIGHT, CHAR
 pub use self::csv::write_csv;
 use self::format::format_integer;
 pub use self::format::format_number;
+use self::html::escape as html_escape;
 pub use self::html::render_html;
 pub use self::markdown::render_markdown;
 
