@@ -200,12 +200,12 @@ fn connections_terminated_mid_refresh_leave_the_next_run_to_finish() {
 #[test]
 fn a_refresh_that_fails_on_bad_data_is_done_once_the_data_is_fixed() {
     let db = TestDb::new();
-    if db.has_timescale() {
-        return;
-    }
     let p = project();
     write_symbols(&p, 3, 120);
     run(&p, &db);
+    if db.has_timescale() {
+        return;
+    }
     db.execute("ALTER TABLE prices_weekly ADD CONSTRAINT sane_close CHECK (close < 1000)");
     let s1 = p.read("data/stocks/S001.csv");
     p.write(

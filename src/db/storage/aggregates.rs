@@ -329,12 +329,28 @@ pub fn refresh(
         } else {
             ""
         };
-        conn.batch_execute(&format!(
+        let call = format!(
             "CALL refresh_continuous_aggregate({}, {start}, {end}{force})",
             quote::literal(name)
-        ))
-        .map_err(db_error(format!("refreshing {name}")))?;
-        return Ok(());
+        );
+        // The refresh policy's background job may be refreshing the same aggregate;
+        // TimescaleDB then refuses ours at once rather than waiting. The error has no
+        // SQLSTATE of its own (diesel shows none), hence its text. Wait and try again.
+        let mut attempt = 0;
+        loop {
+            match conn.batch_execute(&call) {
+                Err(e) if attempt < 40 && e.to_string().contains("concurrent refresh") => {
+                    attempt += 1;
+                    tracing::debug!(
+                        aggregate = name,
+                        attempt,
+                        "a refresh policy is refreshing it; waiting"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                result => return result.map_err(db_error(format!("refreshing {name}"))),
+            }
+        }
     }
     let ident = quote::ident(name);
     let (clear, filter) = match window {
