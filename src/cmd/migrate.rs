@@ -19,7 +19,8 @@ pub fn migrate(args: &DbArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--database-url`, else the job's, else `DATABASE_URL`, else the default.
+/// `--database-url`, else the job's, else `$DATABASE_URL`, else the default (the rule of
+/// [`crate::job::database`]).
 pub fn database_url(args: &DbArgs) -> Result<String> {
     if let Some(url) = &args.database_url {
         return Ok(url.clone());
@@ -27,6 +28,5 @@ pub fn database_url(args: &DbArgs) -> Result<String> {
     if let Some(job) = &args.job {
         return Ok(crate::job::load(job, &[])?.database_url);
     }
-    Ok(std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| crate::job::DEFAULT_DATABASE_URL.to_owned()))
+    Ok(crate::job::fallback_database_url())
 }

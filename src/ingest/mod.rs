@@ -1,9 +1,11 @@
 //! Ingest: market data files into the database.
 //!
 //! `discover` finds the files, `manifest` decides per file whether to skip, append or
-//! replace, `parse` validates rows against `rules`, `load` writes one file per
-//! transaction with `COPY`, and `symbols` upserts the metadata file. Files are parsed
-//! and loaded in parallel (rayon), each worker with its own pooled connection.
+//! replace, `parse` validates rows against `rules`, `load` writes a batch of files
+//! (consecutive files up to `BATCH_BYTES` or `BATCH_FILES`) in one transaction with
+//! one `COPY`, and `symbols` upserts the metadata file. When a batch fails, its files
+//! are retried one per transaction, so a bad file fails alone. Batches are parsed and
+//! loaded in parallel (rayon), each worker with its own pooled connection.
 
 pub mod discover;
 pub mod load;

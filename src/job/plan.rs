@@ -13,9 +13,6 @@ use super::vars::{self, Vars};
 use crate::error::{suggest, Diagnostic, Diagnostics, Error, Location, Result};
 use crate::report::ChartSpec;
 
-/// Used when neither the job nor `DATABASE_URL` names a database.
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/stocks";
-
 /// A validated job, ready to run.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -26,6 +23,8 @@ pub struct Job {
     /// Relative paths in the job resolve against this folder: the folder holding the
     /// job's `jobs/` folder, or the job file's own folder when it is not in one.
     pub root: PathBuf,
+    /// The job's `database_url` expanded, else `$DATABASE_URL`, else the default (the
+    /// rule is in [`super::database`]).
     pub database_url: String,
     /// All variables after `--var` overrides; `as_of` is kept apart.
     pub vars: Vars,
@@ -307,7 +306,7 @@ impl Planner<'_> {
                     String::new()
                 }
             },
-            None => env_var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            None => super::database::fallback_database_url(),
         }
     }
 
