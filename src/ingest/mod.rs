@@ -1,7 +1,7 @@
 //! Ingest: market data files into the database.
 //!
 //! `discover` finds the files, `manifest` decides per file whether to skip, append or
-//! replace, `parse` validates rows against `rules`, `load` writes a batch of files
+//! replace, `parse` validates rows against the job's `rules`, `load` writes a batch of files
 //! (consecutive files up to `BATCH_BYTES` or `BATCH_FILES`) in one transaction with
 //! one `COPY`, and `symbols` upserts the metadata file. When a batch fails, its files
 //! are retried one per transaction, so a bad file fails alone. Batches are parsed and
@@ -12,7 +12,6 @@ pub mod load;
 pub mod manifest;
 pub mod parse;
 pub mod rejects;
-pub mod rules;
 pub mod symbols;
 
 use std::collections::{BTreeMap, HashSet};
@@ -25,9 +24,9 @@ use serde::Serialize;
 use self::discover::SourceFile;
 use self::load::CopyEncoding;
 use self::manifest::{Change, Entry};
-use self::rules::RuleSet;
 use crate::db::Pool;
 use crate::error::{Error, Result};
+use crate::job::rules::RuleSet;
 use crate::job::{IngestSource, Job, SourceKind};
 use crate::progress::Progress;
 
@@ -158,7 +157,7 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
 
 fn load_symbols(pool: &Pool, source: &IngestSource) -> Result<usize> {
     let mut written = 0;
-    for path in source.files().map_err(Error::Message)? {
+    for path in discover::files_of(source).map_err(Error::Message)? {
         let (rows, rejects) = symbols::parse(&path).map_err(Error::Message)?;
         for r in &rejects {
             tracing::warn!("{}:{}: {} ({})", path.display(), r.line, r.reason, r.raw);

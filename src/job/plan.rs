@@ -46,26 +46,7 @@ pub struct IngestSource {
     pub patterns: Vec<String>,
     pub max_reject_ratio: Option<f64>,
     /// Outcome of each data-quality rule for this source's rows.
-    pub rules: crate::ingest::rules::RuleSet,
-}
-
-impl IngestSource {
-    /// The files the patterns match, sorted, without duplicates.
-    pub fn files(&self) -> std::result::Result<Vec<PathBuf>, String> {
-        let mut files = Vec::new();
-        for pattern in &self.patterns {
-            let paths = glob::glob(pattern).map_err(|e| format!("bad pattern `{pattern}`: {e}"))?;
-            for entry in paths {
-                let path = entry.map_err(|e| e.to_string())?;
-                if path.is_file() {
-                    files.push(path);
-                }
-            }
-        }
-        files.sort();
-        files.dedup();
-        Ok(files)
-    }
+    pub rules: super::rules::RuleSet,
 }
 
 #[derive(Debug, Clone)]
@@ -392,12 +373,8 @@ impl Planner<'_> {
     }
 
     /// `[ingest.rules]`: each key a rule name, each value an outcome the rule allows.
-    fn rules(
-        &mut self,
-        src: &super::spec::IngestSpec,
-        name: &str,
-    ) -> crate::ingest::rules::RuleSet {
-        use crate::ingest::rules::{Outcome, Rule, RuleSet};
+    fn rules(&mut self, src: &super::spec::IngestSpec, name: &str) -> super::rules::RuleSet {
+        use super::rules::{Outcome, Rule, RuleSet};
         let mut rules = RuleSet::default();
         for (rule_name, outcome) in &src.rules {
             let key = format!("ingest.{name}.rules.{rule_name}");
