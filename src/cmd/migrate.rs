@@ -6,6 +6,7 @@ use crate::error::Result;
 
 pub fn migrate(args: &DbArgs) -> Result<()> {
     let url = database_url(args)?;
+    db::pool::ensure_database(&url)?;
     let pool = db::pool::connect(&url, 1)?;
     let mut conn = crate::db::pool::checkout(&pool)?;
     let caps = db::capabilities::detect(&mut conn, true)?;

@@ -4,11 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, Utc};
-use diesel::prelude::*;
+use diesel::PgConnection;
 
 use crate::analysis::{self, Executed};
 use crate::cli::RunArgs;
-use crate::db::schema::{daily_prices, ingest_files, runs};
 use crate::db::{self, Capabilities, Pool};
 use crate::error::{Context, Error, Result};
 use crate::ingest::{self, IngestOptions, IngestSummary};
@@ -40,9 +39,9 @@ pub struct AnalysisSummary {
 
 pub fn run(args: &RunArgs) -> Result<()> {
     let job = job::load(&args.job.job, &args.job.vars)?;
-    // Fail on a bad --select before touching the database.
-    analysis::selected(&job, &args.select)?;
-    // …and on template errors and dependency cycles.
+    // Fail on a bad --select, template errors and dependency cycles before touching the
+    // database (a configuration error runs nothing). The plan that runs comes later:
+    // it needs the server's dialect, the as-of day and the tables already built.
     analysis::plan(
         &job,
         &args.select,
@@ -55,10 +54,21 @@ pub fn run(args: &RunArgs) -> Result<()> {
     // create the schema; the database must exist to hold it.
     db::pool::ensure_database(&job.database_url)?;
     let _lock = db::lock::acquire(&job.database_url)?;
-    let (pool, caps) = super::prepare_database(&job.database_url, options.workers as u32 + 1)?;
-    let run_id = start_run(&pool, &job)?;
+    let (pool, caps) =
+        super::prepare_existing_database(&job.database_url, options.workers as u32 + 1)?;
+    let vars = serde_json::to_value(&job.vars).unwrap_or_default();
+    let run_id = db::runs::start(&mut *db::pool::checkout(&pool)?, &job.name, vars, job.as_of)?;
     let outcome = execute(&pool, &caps, &job, args, &options);
-    finish_run(&pool, run_id, &outcome)?;
+    let finished = match &outcome {
+        Ok(s) => db::runs::Finished::Succeeded {
+            summary: serde_json::to_value(s).ok(),
+            as_of: s.as_of,
+        },
+        Err(e) => db::runs::Finished::Failed {
+            error: e.to_string(),
+        },
+    };
+    db::runs::finish(&mut *db::pool::checkout(&pool)?, run_id, finished)?;
     let summary = outcome?;
     if let Some(ingest) = &summary.ingest {
         if ingest.files_failed > 0 {
@@ -110,10 +120,7 @@ fn execute(
             .actions,
         );
     }
-    let as_of = match job.as_of {
-        Some(d) => Some(d),
-        None => latest_day(&mut conn)?,
-    };
+    let as_of = super::as_of(job, &mut conn)?;
     analysis::functions::install(&mut conn)?;
     // Incremental analyses whose table exists append to it, unless the change log
     // cannot vouch for the table (then it is rebuilt whole).
@@ -164,14 +171,6 @@ fn execute(
     Ok(summary)
 }
 
-/// The newest trading day loaded: the default `as_of`.
-fn latest_day(conn: &mut PgConnection) -> Result<Option<NaiveDate>> {
-    daily_prices::table
-        .select(diesel::dsl::max(daily_prices::day))
-        .first(conn)
-        .map_err(db::db_error("finding the latest trading day"))
-}
-
 fn report_meta(
     conn: &mut PgConnection,
     job: &Job,
@@ -179,16 +178,7 @@ fn report_meta(
     as_of: Option<NaiveDate>,
     rejects: usize,
 ) -> Result<ReportMeta> {
-    // Counts from the manifest: exact, and instant even with 25 M rows.
-    let (rows, symbols): (Option<i64>, i64) = ingest_files::table
-        .select((
-            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
-                "sum(rows_loaded)::bigint",
-            ),
-            diesel::dsl::count_star(),
-        ))
-        .first(conn)
-        .map_err(db::db_error("counting loaded rows"))?;
+    let (rows, symbols) = ingest::manifest::totals(conn)?;
     let mut notes = Vec::new();
     if job.as_of.is_none() {
         notes.push("as-of date: the latest trading day loaded".to_owned());
@@ -266,38 +256,5 @@ fn point_latest(base: &Path, target: &Path) -> Result<()> {
     std::fs::write(&temp, name.to_string_lossy().as_bytes())
         .with_context(|| format!("writing {}", latest.display()))?;
     std::fs::rename(&temp, &latest).with_context(|| format!("linking {}", latest.display()))?;
-    Ok(())
-}
-
-fn start_run(pool: &Pool, job: &Job) -> Result<i64> {
-    let mut conn = crate::db::pool::checkout(pool)?;
-    let vars = serde_json::to_value(&job.vars).unwrap_or_default();
-    diesel::insert_into(runs::table)
-        .values((
-            runs::job.eq(&job.name),
-            runs::vars.eq(vars),
-            runs::as_of.eq(job.as_of),
-        ))
-        .returning(runs::id)
-        .get_result(&mut conn)
-        .map_err(db::db_error("recording the run"))
-}
-
-fn finish_run(pool: &Pool, id: i64, outcome: &Result<RunSummary>) -> Result<()> {
-    let mut conn = crate::db::pool::checkout(pool)?;
-    let (status, summary, error, as_of) = match outcome {
-        Ok(s) => ("succeeded", serde_json::to_value(s).ok(), None, s.as_of),
-        Err(e) => ("failed", None, Some(e.to_string()), None),
-    };
-    diesel::update(runs::table.find(id))
-        .set((
-            runs::finished_at.eq(Some(Utc::now())),
-            runs::status.eq(status),
-            runs::summary.eq(summary),
-            runs::error.eq(error),
-            runs::as_of.eq(as_of),
-        ))
-        .execute(&mut conn)
-        .map_err(db::db_error("recording the run's end"))?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Everything that talks to PostgreSQL outside the analyses: the connection pool,
-//! migrations, what the server can do ([`Capabilities`]), storage layout (hypertables)
-//! and the run lock.
+//! migrations, what the server can do ([`Capabilities`]), storage layout (hypertables),
+//! the run lock and the `runs` table.
 
 pub mod capabilities;
 pub mod changelog;
@@ -8,6 +8,7 @@ pub mod lock;
 pub mod migrate;
 pub mod pool;
 pub mod quote;
+pub mod runs;
 #[rustfmt::skip]
 pub mod schema;
 pub mod storage;

@@ -30,14 +30,13 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
     }
 }
 
-/// A pool of up to `size` connections to `database_url`, creating the database first
-/// when it is missing.
+/// A pool of up to `size` connections to `database_url` (which must exist: see
+/// [`ensure_database`]).
 ///
 /// # Errors
-/// When the server cannot be reached or the database cannot be created; the message
-/// carries the URL with its password redacted.
+/// When the server cannot be reached; the message carries the URL with its password
+/// redacted.
 pub fn connect(database_url: &str, size: u32) -> Result<Pool> {
-    ensure_database(database_url)?;
     diesel::r2d2::Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(1))

@@ -135,6 +135,18 @@ impl Default for IngestOptions {
     }
 }
 
+/// The newest trading day in `daily_prices` (None when nothing is loaded): what a job
+/// without `as_of` analyses.
+pub fn latest_day(conn: &mut diesel::PgConnection) -> Result<Option<chrono::NaiveDate>> {
+    use diesel::prelude::*;
+
+    use crate::db::schema::daily_prices;
+    daily_prices::table
+        .select(diesel::dsl::max(daily_prices::day))
+        .first(conn)
+        .map_err(crate::db::db_error("finding the latest trading day"))
+}
+
 /// Run every ingest source of `job`.
 pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
