@@ -54,9 +54,21 @@ pub struct RunArgs {
     /// Skip the ingest step (analyse what is already loaded).
     #[arg(long)]
     pub skip_ingest: bool,
-    /// Run only these analyses (and what they depend on).
+    /// Run only these analyses and what they need: `NAME` (or `+NAME`) and what it
+    /// depends on; `NAME+` also everything that depends on it.
     #[arg(long, value_name = "NAME")]
     pub select: Vec<String>,
+    /// Leave these analyses out (a kept result of one is used as it is).
+    #[arg(long, value_name = "NAME")]
+    pub exclude: Vec<String>,
+    /// When another run holds the database, wait at most this long for it, then exit
+    /// with code 75 (default: wait as long as it takes).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "no_wait")]
+    pub wait_lock: Option<u64>,
+    /// When another run holds the database, exit at once with code 75 (for cron: the
+    /// next scheduled run catches up).
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,12 +6,14 @@
 //! pool; `functions` installs runner's own SQL helpers.
 
 pub mod dag;
+pub mod datatest;
 pub mod env;
 pub mod execute;
 pub mod functions;
 pub mod materialize;
 pub mod refs;
 pub mod render;
+pub mod select;
 pub mod validate;
 
 use std::collections::{BTreeSet, HashMap};
@@ -21,6 +23,7 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use self::env::Dialect;
+pub use self::select::Selection;
 use crate::db::{Capabilities, Pool};
 use crate::error::{suggest, Diagnostic, Diagnostics, Error, Result};
 use crate::job::{Analysis, Job, Materialize};
@@ -46,6 +49,8 @@ pub struct Executed {
     pub elapsed: Duration,
     /// Rows written into the analysis's `analytics` relation (materialized tables only).
     pub written: Option<u64>,
+    /// Why it failed (its table is then empty); None when it ran.
+    pub failure: Option<String>,
 }
 
 /// The dialect the templates render for.
@@ -62,23 +67,37 @@ pub fn dialect(caps: &Capabilities) -> Dialect {
 /// # Errors
 /// A config error for a name the job does not define, with the closest one.
 pub fn selected<'a>(job: &'a Job, select: &[String]) -> Result<Vec<&'a Analysis>> {
+    let selection = Selection::names(select);
+    check_names(job, &selection)?;
+    let names: Vec<&str> = selection
+        .selectors
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    Ok(job
+        .analyses
+        .iter()
+        .filter(|a| names.is_empty() || names.contains(&a.name.as_str()))
+        .collect())
+}
+
+/// Every name in `selection` is an analysis of `job`.
+///
+/// # Errors
+/// A config error per unknown name, with a suggestion.
+pub fn check_names(job: &Job, selection: &Selection) -> Result<()> {
     let mut problems = Diagnostics::default();
-    for name in select {
-        if !job.analyses.iter().any(|a| &a.name == name) {
-            let mut d = Diagnostic::new(format!("job `{}` has no analysis `{name}`", job.name))
-                .key("--select");
+    for (name, option) in selection.mentioned() {
+        if !job.analyses.iter().any(|a| a.name == name) {
+            let mut d =
+                Diagnostic::new(format!("job `{}` has no analysis `{name}`", job.name)).key(option);
             if let Some(s) = suggest(name, job.analyses.iter().map(|a| a.name.as_str())) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
             problems.push(d);
         }
     }
-    problems.into_result()?;
-    Ok(job
-        .analyses
-        .iter()
-        .filter(|a| select.is_empty() || select.contains(&a.name))
-        .collect())
+    problems.into_result()
 }
 
 /// Which analyses' incremental tables already exist: those render with
@@ -92,7 +111,7 @@ pub type Existing = BTreeSet<String>;
 /// Config errors for template problems (file and line), unknown names and cycles.
 pub fn plan(
     job: &Job,
-    select: &[String],
+    selection: &Selection,
     dialect: Dialect,
     as_of: Option<NaiveDate>,
     existing: &Existing,
@@ -103,7 +122,20 @@ pub fn plan(
     let base = render::context(job, as_of, dialect == Dialect::Timescale);
     let by_name: HashMap<&str, &Analysis> =
         job.analyses.iter().map(|a| (a.name.as_str(), a)).collect();
-    let mut queue: Vec<&Analysis> = selected(job, select)?;
+    check_names(job, selection)?;
+    let mut queue: Vec<&Analysis> = if selection.needs_whole_graph() {
+        job.analyses.iter().collect()
+    } else {
+        let roots: Vec<&str> = selection
+            .selectors
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        job.analyses
+            .iter()
+            .filter(|a| roots.contains(&a.name.as_str()))
+            .collect()
+    };
     let mut rendered: HashMap<String, Rendered> = HashMap::new();
     let mut problems = Diagnostics::default();
     while let Some(analysis) = queue.pop() {
@@ -145,11 +177,22 @@ pub fn plan(
         );
     }
     problems.into_result()?;
-    // Job order, so levels (and reports) list analyses as the job file does.
+    let graph: HashMap<String, Vec<String>> = rendered
+        .iter()
+        .map(|(name, r)| (name.clone(), r.depends.clone()))
+        .collect();
+    let chosen = selection.resolve(&graph);
+    // Job order, so levels (and reports) list analyses as the job file does. An
+    // excluded dependency is not waited for: its kept result is used as it is.
     let mut ordered: Vec<Rendered> = job
         .analyses
         .iter()
+        .filter(|a| chosen.contains(&a.name))
         .filter_map(|a| rendered.remove(&a.name))
+        .map(|mut r| {
+            r.depends.retain(|d| chosen.contains(d));
+            r
+        })
         .collect();
     let nodes: Vec<(String, Vec<String>)> = ordered
         .iter()
@@ -181,32 +224,79 @@ pub fn render_all(
     as_of: Option<NaiveDate>,
 ) -> Result<Vec<Rendered>> {
     let names: Vec<String> = analyses.iter().map(|a| a.name.clone()).collect();
-    Ok(plan(job, &names, dialect, as_of, &Existing::new())?
-        .into_iter()
-        .flatten()
-        .collect())
+    Ok(plan(
+        job,
+        &Selection::names(&names),
+        dialect,
+        as_of,
+        &Existing::new(),
+    )?
+    .into_iter()
+    .flatten()
+    .collect())
 }
 
 /// Run the planned levels in turn, each level's analyses in parallel over the pool.
-/// Results come back in job order.
-///
-/// # Errors
-/// The first failing analysis (named, with the SQL it points at); later levels do not run.
-pub fn run_all(pool: &Pool, levels: Vec<Vec<Rendered>>, job: &Job) -> Result<Vec<Executed>> {
-    let mut executed = Vec::new();
+/// Results come back in job order. An analysis that fails does not stop the others:
+/// it is returned with its error in [`Executed::failure`], and the analyses that depend
+/// on it are not run (their failure says why).
+pub fn run_all(pool: &Pool, levels: Vec<Vec<Rendered>>, job: &Job) -> Vec<Executed> {
+    let mut executed: Vec<Executed> = Vec::new();
     for level in levels {
+        let failed: BTreeSet<String> = executed
+            .iter()
+            .filter(|e| e.failure.is_some())
+            .map(|e| e.analysis.name.clone())
+            .collect();
         let done: Vec<Executed> = level
             .into_par_iter()
-            .map(|r| run_one(pool, r))
-            .collect::<Result<_>>()?;
+            .map(|r| {
+                let blocked: Vec<&String> =
+                    r.depends.iter().filter(|d| failed.contains(*d)).collect();
+                if blocked.is_empty() {
+                    run_one(pool, r)
+                } else {
+                    let why = format!(
+                        "not run: it depends on {}, which failed",
+                        blocked
+                            .iter()
+                            .map(|d| format!("`{d}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    Executed::failed(r, why)
+                }
+            })
+            .collect();
         executed.extend(done);
     }
     let position = |name: &str| job.analyses.iter().position(|a| a.name == name);
     executed.sort_by_key(|e| position(&e.analysis.name));
-    Ok(executed)
+    executed
 }
 
-fn run_one(pool: &Pool, r: Rendered) -> Result<Executed> {
+impl Executed {
+    fn failed(r: Rendered, failure: String) -> Executed {
+        tracing::error!(analysis = %r.analysis.name, "{failure}");
+        Executed {
+            analysis: r.analysis,
+            sql: r.sql,
+            table: Table::default(),
+            elapsed: Duration::ZERO,
+            written: None,
+            failure: Some(failure),
+        }
+    }
+}
+
+fn run_one(pool: &Pool, r: Rendered) -> Executed {
+    match try_run_one(pool, &r) {
+        Ok(executed) => executed,
+        Err(e) => Executed::failed(r, e.to_string()),
+    }
+}
+
+fn try_run_one(pool: &Pool, r: &Rendered) -> Result<Executed> {
     let mut conn = crate::db::pool::checkout(pool)?;
     let started = Instant::now();
     let (table, written) = match r.analysis.materialize {
@@ -230,10 +320,11 @@ fn run_one(pool: &Pool, r: Rendered) -> Result<Executed> {
     let elapsed = started.elapsed();
     tracing::info!(analysis = %r.analysis.name, rows = table.rows.len(), written, ms = elapsed.as_millis() as u64, "analysis done");
     Ok(Executed {
-        analysis: r.analysis,
-        sql: r.sql,
+        analysis: r.analysis.clone(),
+        sql: r.sql.clone(),
         table,
         elapsed,
         written,
+        failure: None,
     })
 }

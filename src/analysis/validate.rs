@@ -56,19 +56,26 @@ fn validate_in_transaction(
     migrate::run_pending(conn)?;
     functions::install(conn)?;
     let kinds: HashMap<String, String> = materialize::existing(conn)?.into_iter().collect();
-    let first_build = plan(job, &[], dialect, as_of, &Existing::new())?;
+    let first_build = plan(
+        job,
+        &super::Selection::all(),
+        dialect,
+        as_of,
+        &Existing::new(),
+    )?;
     let incremental: Existing = job
         .analyses
         .iter()
         .filter(|a| a.materialize == Some(Materialize::Incremental))
         .map(|a| a.name.clone())
         .collect();
-    let appends: HashMap<String, String> = plan(job, &[], dialect, as_of, &incremental)?
-        .into_iter()
-        .flatten()
-        .filter(|r| r.incremental)
-        .map(|r| (r.analysis.name, r.sql))
-        .collect();
+    let appends: HashMap<String, String> =
+        plan(job, &super::Selection::all(), dialect, as_of, &incremental)?
+            .into_iter()
+            .flatten()
+            .filter(|r| r.incremental)
+            .map(|r| (r.analysis.name, r.sql))
+            .collect();
     let mut problems = Diagnostics::default();
     let mut failed: BTreeSet<String> = BTreeSet::new();
     let mut checked = 0;

@@ -5,6 +5,7 @@
 //! pattern matches is `ingest::discover`'s work).
 
 pub mod database;
+pub mod datatest;
 mod plan;
 pub mod rules;
 pub mod spec;

@@ -32,6 +32,9 @@ pub struct JobSpec {
     /// How the prices are stored: chunking, compression, retention, aggregates.
     #[serde(default)]
     pub storage: StorageSpec,
+    /// Data tests (`[[test]]`), see `job::datatest`.
+    #[serde(default)]
+    pub test: Vec<super::datatest::TestSpec>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,6 +25,7 @@ pub fn render_markdown(meta: &ReportMeta, analyses: &[AnalysisReport], max_rows:
     for analysis in analyses {
         write_analysis(&mut document, analysis, max_rows);
     }
+    write_tests(&mut document, &meta.tests, max_rows);
     document.text
 }
 
@@ -83,6 +84,13 @@ fn write_analysis(document: &mut Document, analysis: &AnalysisReport, max_rows: 
     if let Some(description) = analysis.description.filter(|d| !d.trim().is_empty()) {
         document.block(description.trim());
     }
+    if let Some(failure) = analysis.failure {
+        document.block(format!("> **Failed:** {}", failure.replace('\n', "\n> ")));
+        if analysis.table.columns.is_empty() {
+            write_sql(document, analysis.sql);
+            return;
+        }
+    }
     let preview = TablePreview::new(analysis.table, max_rows);
     document.block(row_count_sentence(
         analysis.table.rows.len(),
@@ -104,6 +112,34 @@ fn write_analysis(document: &mut Document, analysis: &AnalysisReport, max_rows: 
         ));
     }
     write_sql(document, analysis.sql);
+}
+
+/// The data tests: one line each, and the failing rows of those that failed.
+fn write_tests(document: &mut Document, tests: &[super::TestReport], max_rows: usize) {
+    if tests.is_empty() {
+        return;
+    }
+    document.block("## Data tests");
+    let lines: Vec<String> = tests
+        .iter()
+        .map(|t| {
+            let mark = match t.outcome.as_str() {
+                "passed" => "✅",
+                _ if t.severity == "warn" => "⚠️",
+                _ => "❌",
+            };
+            format!("- {mark} `{}` ({}): {}", t.name, t.severity, t.message)
+        })
+        .collect();
+    document.block(lines.join("\n"));
+    for t in tests.iter().filter(|t| !t.sample.columns.is_empty()) {
+        document.block(format!(
+            "**{}**: failing rows (first {})",
+            t.name,
+            t.sample.rows.len()
+        ));
+        document.block(table_lines(&TablePreview::new(&t.sample, max_rows)).join("\n"));
+    }
 }
 
 /// The SQL in a collapsed `<details>` block, fenced with enough backticks that none in
@@ -233,6 +269,7 @@ mod tests {
             data_rows: Some(1_234_567),
             symbols: Some(50),
             notes: vec!["Synthetic data.".into()],
+            tests: Vec::new(),
         }
     }
 
@@ -256,6 +293,7 @@ mod tests {
             sql,
             table,
             charts: &[] as &[ChartSpec],
+            failure: None,
         }
     }
 

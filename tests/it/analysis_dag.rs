@@ -280,3 +280,44 @@ fn a_failing_materialization_names_the_analysis_and_keeps_the_old_table() {
         ["AAA", "BBB", "ETF1"]
     );
 }
+
+#[test]
+fn select_operators_and_exclude_work_like_dbt() {
+    let db = TestDb::new();
+    let p = project();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "jobs/dag.toml"];
+        all.extend(args);
+        p.runner(Some(&db), &all).expect_code(0);
+        summary_names(&p)
+    };
+    // `latest+`: latest and everything downstream of it (closes, then top).
+    assert_eq!(run(&["--select", "latest+"]), ["top", "closes", "latest"]);
+    // `+closes` (same as `closes`): closes and what it needs.
+    assert_eq!(
+        run(&["--skip-ingest", "--select", "+closes"]),
+        ["closes", "latest"]
+    );
+    // Everything but `unrelated` and `top`.
+    assert_eq!(
+        run(&[
+            "--skip-ingest",
+            "--exclude",
+            "unrelated",
+            "--exclude",
+            "top"
+        ]),
+        ["closes", "latest"]
+    );
+    // Excluding a dependency uses its kept result.
+    assert_eq!(
+        run(&["--skip-ingest", "--select", "top", "--exclude", "latest"]),
+        ["top", "closes"]
+    );
+    let err = p
+        .runner(Some(&db), &["run", "jobs/dag.toml", "--exclude", "lates"])
+        .expect_code(CONFIG_ERROR)
+        .stderr();
+    assert!(err.contains("job `dag` has no analysis `lates`"), "{err}");
+    assert!(err.contains("did you mean `latest`?"), "{err}");
+}

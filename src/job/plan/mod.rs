@@ -48,6 +48,8 @@ pub struct Job {
     pub report: ReportSettings,
     /// `[storage]`, checked.
     pub storage: crate::db::storage::StorageSettings,
+    /// `[[test]]` sections, checked.
+    pub tests: Vec<super::datatest::DataTest>,
 }
 
 /// Read, parse and check the job at `path` with `--var` overrides applied.
@@ -144,6 +146,10 @@ impl Planner<'_> {
         let report = self.report(&spec, &root, &vars);
         let analyses = self.analyses(&spec, &templates_dir, &report);
         let storage = self.storage(&spec);
+        let (tests, problems) = super::datatest::plan(&spec.test, &analyses, &|span| {
+            Location::from_offset(self.path, self.source, span.start, span.len())
+        });
+        self.problems.0.extend(problems);
         let name = spec.name.get_ref().trim().to_owned();
         if !is_identifier(&name) {
             self.problem_at(
@@ -166,6 +172,7 @@ impl Planner<'_> {
             analyses,
             report,
             storage,
+            tests,
         })
     }
 
