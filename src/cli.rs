@@ -100,7 +100,7 @@ pub struct RenderArgs {
 pub struct DbArgs {
     /// A job file whose `database_url` to use.
     pub job: Option<PathBuf>,
-    /// The database URL (default: `$DATABASE_URL`, else the job's, else
+    /// The database URL (default: the job's `database_url`, else `$DATABASE_URL`, else
     /// postgres://postgres@localhost:5432/stocks).
     #[arg(long)]
     pub database_url: Option<String>,

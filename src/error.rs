@@ -38,6 +38,9 @@ pub enum Error {
     /// A failure that is fully described by its message.
     #[error("{0}")]
     Message(String),
+    /// No connection to the database.
+    #[error(transparent)]
+    Connect(#[from] crate::db::pool::ConnectError),
     /// Another run holds the database and this one was told not to wait (longer).
     #[error("{0}")]
     Busy(String),
@@ -51,7 +54,7 @@ impl Error {
     pub fn code(&self) -> i32 {
         match self {
             Error::Config(_) => EXIT_CONFIG,
-            Error::Runtime { .. } | Error::Message(_) => EXIT_FAILURE,
+            Error::Runtime { .. } | Error::Message(_) | Error::Connect(_) => EXIT_FAILURE,
             Error::Busy(_) => EXIT_BUSY,
             Error::TestsFailed(_) => EXIT_TESTS,
         }

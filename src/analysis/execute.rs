@@ -1,4 +1,4 @@
-//! The one place where rendered SQL text runs.
+//! Running an analysis's query, and the error a failed analysis statement becomes.
 //!
 //! An analysis is a single query. It runs inside a transaction that is always rolled
 //! back, as the body of a temporary view: that gives the result's column names and
@@ -115,6 +115,51 @@ pub fn load_cells(
 /// statement that was `sql` behind [`VIEW_PREFIX`] (as [`query_columns`] sends it).
 pub fn sql_error(name: &str, sql: &str, e: &DieselError) -> Error {
     sql_error_after(name, sql, e, Some(VIEW_PREFIX.chars().count()))
+}
+
+/// Why an analysis statement failed inside a transaction: the transaction's closure
+/// needs one error type that diesel's errors convert into. Shared by `materialize` and
+/// `validate`.
+pub(crate) enum Failure {
+    /// A statement failed; `prefix` is how many characters precede the analysis SQL in
+    /// it (`None`: the statement does not start with it).
+    Sql {
+        error: DieselError,
+        prefix: Option<usize>,
+    },
+    /// runner refused to go on, with the complete reason.
+    Refused(String),
+    /// A step inside the transaction failed with an error runner already described.
+    Runner(Error),
+}
+
+impl From<DieselError> for Failure {
+    fn from(error: DieselError) -> Self {
+        Failure::Sql {
+            error,
+            prefix: None,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::Runner(error)
+    }
+}
+
+impl Failure {
+    /// The error of analysis `name` (whose SQL is `sql`): a failed statement with the
+    /// server's detail, hint and the line it points at.
+    pub(crate) fn into_error(self, name: &str, sql: &str) -> Error {
+        match self {
+            Failure::Sql { error, prefix } => sql_error_after(name, sql, &error, prefix),
+            Failure::Refused(message) => {
+                Error::Message(format!("analysis `{name}` failed: {message}"))
+            }
+            Failure::Runner(error) => error,
+        }
+    }
 }
 
 /// As [`sql_error`], for a statement holding `sql` after `prefix` characters (`None`:

@@ -26,7 +26,7 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::sql_types::Text;
 
-use super::execute::{self, drop_query_view, load_cells, query_columns, relation_columns};
+use super::execute::{self, drop_query_view, load_cells, query_columns, relation_columns, Failure};
 use super::refs::{relation, SCHEMA};
 use crate::db::changelog::{self, Pending, Source};
 use crate::db::quote;
@@ -45,25 +45,6 @@ pub struct Outcome {
     pub table: Table,
     /// Rows written (0 for a view).
     pub written: u64,
-}
-
-/// Why a materialization failed: a statement (with where `sql` starts in it), or a
-/// plain message.
-enum Failure {
-    Sql {
-        error: DieselError,
-        prefix: Option<usize>,
-    },
-    Plain(String),
-}
-
-impl From<DieselError> for Failure {
-    fn from(error: DieselError) -> Self {
-        Failure::Sql {
-            error,
-            prefix: None,
-        }
-    }
 }
 
 /// Run `statement`, which holds the analysis SQL right after `prefix`.
@@ -215,7 +196,7 @@ pub fn materialize(
                         append(conn, analysis, &target, sql, &columns, fetch)?
                     }
                     Some(other) => {
-                        return Err(Failure::Plain(format!(
+                        return Err(Failure::Refused(format!(
                             "{target} is a {}, not the table an incremental analysis appends to; drop it first",
                             drop_keyword(other).to_lowercase()
                         )))
@@ -236,10 +217,7 @@ pub fn materialize(
     if outcome.is_ok() && kind == Materialize::Incremental {
         crate::crashpoint::reached("materialize.committed");
     }
-    outcome.map_err(|failure| match failure {
-        Failure::Sql { error, prefix } => execute::sql_error_after(name, sql, &error, prefix),
-        Failure::Plain(message) => Error::Message(format!("analysis `{name}` failed: {message}")),
-    })
+    outcome.map_err(|failure| failure.into_error(name, sql))
 }
 
 /// Rebuild a `table` analysis; returns the rows written.
@@ -383,7 +361,7 @@ fn append(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        return Err(Failure::Plain(format!(
+        return Err(Failure::Refused(format!(
             "its columns changed, so it cannot append to {target}\n  now:    {}\n  stored: {}\n  = help: drop the table to rebuild it from scratch: DROP TABLE {target};",
             list(columns),
             list(&stored)
@@ -391,7 +369,7 @@ fn append(
     }
     let time = analysis.time_column.as_deref().unwrap_or_default();
     if !columns.iter().any(|c| c.name == time) {
-        return Err(Failure::Plain(format!(
+        return Err(Failure::Refused(format!(
             "its result has no column `{time}` (its `time_column`)"
         )));
     }

@@ -1,8 +1,9 @@
 //! Analyses: templates rendered to SQL (`env`, `render`, `refs`), ordered by their
-//! dependencies (`dag`) and run (`execute` for queries, `materialize` for results kept in
-//! the `analytics` schema: the only places SQL text is executed). Analyses of one
-//! dependency level run in parallel over the pool; `validate` checks them all against a
-//! live database without changing it; `functions` holds runner's SQL helpers.
+//! dependencies (`dag`) and run. Rendered template SQL is executed in three modules
+//! only: `execute` runs plain queries, `materialize` keeps results in the `analytics`
+//! schema, and `validate` plans them all against a live database inside a transaction
+//! it always rolls back. Analyses of one dependency level run in parallel over the
+//! pool; `functions` installs runner's own SQL helpers.
 
 pub mod dag;
 pub mod datatest;

@@ -18,6 +18,7 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
 use super::env::Dialect;
+use super::execute::Failure;
 use super::refs::relation;
 use super::{execute, functions, materialize, plan, Existing};
 use crate::db::migrate;
@@ -103,7 +104,8 @@ fn validate_in_transaction(
         if let Err(failure) = result {
             failed.insert(name.clone());
             let message = match failure {
-                Failure::Db(e) => format!("analysis `{name}` failed: {e}"),
+                Failure::Sql { error, .. } => format!("analysis `{name}` failed: {error}"),
+                Failure::Refused(reason) => format!("analysis `{name}` failed: {reason}"),
                 Failure::Runner(e) => e.to_string(),
             };
             problems.push(Diagnostic::new(message).key(format!("analysis.{name}")));
@@ -111,24 +113,6 @@ fn validate_in_transaction(
     }
     problems.into_result()?;
     Ok(checked)
-}
-
-/// A check's failure inside its savepoint: the savepoint needs diesel's error type.
-enum Failure {
-    Db(DieselError),
-    Runner(Error),
-}
-
-impl From<DieselError> for Failure {
-    fn from(e: DieselError) -> Self {
-        Failure::Db(e)
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Runner(e)
-    }
 }
 
 fn explain(conn: &mut PgConnection, name: &str, sql: &str) -> Result<()> {

@@ -26,7 +26,7 @@ fn check_one(path: &std::path::Path, vars: &[String], offline: bool) -> Result<S
     let mut problems = Diagnostics::default();
     let mut files = 0;
     for source in &job.ingest {
-        match source.files() {
+        match crate::ingest::discover::files_of(source) {
             Ok(found) if found.is_empty() => problems.push(
                 Diagnostic::new(format!(
                     "ingest source `{}` matches no files: {}",

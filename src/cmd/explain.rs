@@ -26,10 +26,7 @@ pub fn explain(args: &ExplainArgs) -> Result<()> {
     let job = job::load(&args.job.job, &args.job.vars)?;
     let selected = analysis::selected(&job, &args.select)?;
     let (pool, caps) = super::prepare_database(&job.database_url, 2)?;
-    let as_of = match job.as_of {
-        Some(d) => Some(d),
-        None => latest_day(&pool)?,
-    };
+    let as_of = super::as_of(&job, &mut *db::pool::checkout(&pool)?)?;
     let rendered = analysis::render_all(&job, &selected, analysis::dialect(&caps), as_of)?;
     for r in rendered {
         let plan = explain_sql(&pool, &caps, &r.analysis.name, &r.sql)?;
@@ -66,13 +63,4 @@ pub fn explain_sql(
         Err(e) => Err(analysis::execute::sql_error(name, sql, &e)),
         Ok(()) => Ok(lines),
     }
-}
-
-fn latest_day(pool: &Pool) -> Result<Option<chrono::NaiveDate>> {
-    use crate::db::schema::daily_prices;
-    let mut conn = crate::db::pool::checkout(pool)?;
-    daily_prices::table
-        .select(diesel::dsl::max(daily_prices::day))
-        .first(&mut conn)
-        .map_err(db::db_error("finding the latest trading day"))
 }

@@ -6,6 +6,7 @@ use crate::error::Result;
 
 pub fn migrate(args: &DbArgs) -> Result<()> {
     let url = database_url(args)?;
+    db::pool::ensure_database(&url)?;
     let pool = db::pool::connect(&url, 1)?;
     let mut conn = crate::db::pool::checkout(&pool)?;
     let caps = db::capabilities::detect(&mut conn, true)?;
@@ -19,7 +20,8 @@ pub fn migrate(args: &DbArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--database-url`, else the job's, else `DATABASE_URL`, else the default.
+/// `--database-url`, else the job's, else `$DATABASE_URL`, else the default (the rule of
+/// [`crate::job::database`]).
 pub fn database_url(args: &DbArgs) -> Result<String> {
     if let Some(url) = &args.database_url {
         return Ok(url.clone());
@@ -27,6 +29,5 @@ pub fn database_url(args: &DbArgs) -> Result<String> {
     if let Some(job) = &args.job {
         return Ok(crate::job::load(job, &[])?.database_url);
     }
-    Ok(std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| crate::job::DEFAULT_DATABASE_URL.to_owned()))
+    Ok(crate::job::fallback_database_url())
 }

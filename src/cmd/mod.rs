@@ -10,12 +10,26 @@ pub mod migrate;
 pub mod render;
 pub mod run;
 
+use chrono::NaiveDate;
+use diesel::PgConnection;
+
 use crate::db::{self, Capabilities, Pool};
 use crate::error::Result;
+use crate::job::Job;
 
-/// Connect, apply pending migrations, detect capabilities (creating TimescaleDB when
-/// the server offers it) and lay out storage: what every database command starts with.
+/// Create the database when missing, then [`prepare_existing_database`]: what every
+/// database command starts with.
 pub fn prepare_database(database_url: &str, pool_size: u32) -> Result<(Pool, Capabilities)> {
+    db::pool::ensure_database(database_url)?;
+    prepare_existing_database(database_url, pool_size)
+}
+
+/// Connect to a database that exists, apply pending migrations, detect capabilities
+/// (creating TimescaleDB when the server offers it) and lay out storage.
+pub fn prepare_existing_database(
+    database_url: &str,
+    pool_size: u32,
+) -> Result<(Pool, Capabilities)> {
     let pool = db::pool::connect(database_url, pool_size)?;
     let mut conn = crate::db::pool::checkout(&pool)?;
     let caps = db::capabilities::detect(&mut conn, true)?;
@@ -26,4 +40,12 @@ pub fn prepare_database(database_url: &str, pool_size: u32) -> Result<(Pool, Cap
     db::storage::apply(&mut conn, &caps)?;
     tracing::info!(database = %db::url::redact(database_url), backend = %caps.describe(), "database ready");
     Ok((pool, caps))
+}
+
+/// The day the analyses look at: the job's `as_of`, else the latest trading day loaded.
+pub fn as_of(job: &Job, conn: &mut PgConnection) -> Result<Option<NaiveDate>> {
+    match job.as_of {
+        Some(day) => Ok(Some(day)),
+        None => crate::ingest::latest_day(conn),
+    }
 }

@@ -4,12 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, Utc};
-use diesel::prelude::*;
+use diesel::PgConnection;
 
 use crate::analysis::{self, Executed};
 use crate::cli::RunArgs;
 use crate::db::runs::Status;
-use crate::db::schema::{daily_prices, ingest_files};
 use crate::db::{self, Capabilities, Pool};
 use crate::error::{Context, Error, Result};
 use crate::ingest::{self, IngestOptions, IngestSummary};
@@ -55,8 +54,9 @@ pub struct AnalysisSummary {
 pub fn run(args: &RunArgs) -> Result<()> {
     let job = job::load(&args.job.job, &args.job.vars)?;
     let selection = analysis::Selection::new(&args.select, &args.exclude);
-    // Fail on a bad --select, template errors and dependency cycles before touching
-    // the database.
+    // Fail on a bad --select, template errors and dependency cycles before touching the
+    // database (a configuration error runs nothing). The plan that runs comes later:
+    // it needs the server's dialect, the as-of day and the tables already built.
     analysis::plan(
         &job,
         &selection,
@@ -78,7 +78,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
     };
     crate::crashpoint::pause("run.locked");
     options.stop = Some(lock.lost_flag());
-    let (pool, caps) = super::prepare_database(&job.database_url, options.workers as u32 + 1)?;
+    let (pool, caps) =
+        super::prepare_existing_database(&job.database_url, options.workers as u32 + 1)?;
     let run_id = {
         let mut conn = db::pool::checkout(&pool)?;
         let vars = serde_json::to_value(&job.vars).unwrap_or_default();
@@ -228,10 +229,7 @@ fn execute(
         );
     }
     lock.check()?;
-    let as_of = match job.as_of {
-        Some(d) => Some(d),
-        None => latest_day(&mut conn)?,
-    };
+    let as_of = super::as_of(job, &mut conn)?;
     analysis::functions::install(&mut conn)?;
     // Incremental analyses whose table exists append to it, unless the change log
     // cannot vouch for the table (then it is rebuilt whole).
@@ -363,14 +361,6 @@ fn report_of(e: &Executed) -> AnalysisReport<'_> {
     }
 }
 
-/// The newest trading day loaded: the default `as_of`.
-fn latest_day(conn: &mut PgConnection) -> Result<Option<NaiveDate>> {
-    daily_prices::table
-        .select(diesel::dsl::max(daily_prices::day))
-        .first(conn)
-        .map_err(db::db_error("finding the latest trading day"))
-}
-
 fn report_meta(
     conn: &mut PgConnection,
     job: &Job,
@@ -378,16 +368,7 @@ fn report_meta(
     as_of: Option<NaiveDate>,
     rejects: usize,
 ) -> Result<ReportMeta> {
-    // Counts from the manifest: exact, and instant even with 25 M rows.
-    let (rows, symbols): (Option<i64>, i64) = ingest_files::table
-        .select((
-            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
-                "sum(rows_loaded)::bigint",
-            ),
-            diesel::dsl::count_star(),
-        ))
-        .first(conn)
-        .map_err(db::db_error("counting loaded rows"))?;
+    let (rows, symbols) = ingest::manifest::totals(conn)?;
     let mut notes = Vec::new();
     if job.as_of.is_none() {
         notes.push("as-of date: the latest trading day loaded".to_owned());

@@ -1,6 +1,6 @@
 //! Everything that talks to PostgreSQL outside the analyses: the connection pool,
-//! migrations, what the server can do ([`Capabilities`]), storage layout (hypertables)
-//! and the run lock.
+//! migrations, what the server can do ([`Capabilities`]), storage layout (hypertables),
+//! the run lock and the `runs` table.
 
 pub mod capabilities;
 pub mod changelog;

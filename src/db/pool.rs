@@ -7,11 +7,41 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection};
 
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
 use super::{quote, url};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub type Pool = diesel::r2d2::Pool<ConnectionManager<PgConnection>>;
 pub type PooledConn = diesel::r2d2::PooledConnection<ConnectionManager<PgConnection>>;
+
+/// Why runner has no connection. Every URL in these messages is password-redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The server refused or could not be reached (the reason is libpq's).
+    #[error("cannot connect to {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The pool had no connection to give within its timeout.
+    #[error("no database connection: {0}")]
+    PoolExhausted(#[source] diesel::r2d2::PoolError),
+    #[error("cannot read the URL {url}")]
+    BadUrl { url: String },
+    #[error("cannot create database `{name}`: {source}")]
+    CreateDatabase {
+        name: String,
+        #[source]
+        source: DieselError,
+    },
+}
+
+impl ConnectError {
+    fn unreachable(database_url: &str, reason: impl std::fmt::Display) -> Self {
+        ConnectError::Unreachable {
+            url: url::redact(database_url),
+            reason: reason.to_string().trim().to_owned(),
+        }
+    }
+}
 
 /// Session settings every runner connection gets. `standard_conforming_strings` is what
 /// makes [`quote::literal`] sufficient; UTC keeps `timestamptz` output stable.
@@ -30,14 +60,12 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
     }
 }
 
-/// A pool of up to `size` connections to `database_url`, creating the database first
-/// when it is missing.
+/// A pool of up to `size` connections to `database_url` (which must exist: see
+/// [`ensure_database`]).
 ///
 /// # Errors
-/// When the server cannot be reached or the database cannot be created; the message
-/// carries the URL with its password redacted.
+/// [`ConnectError::Unreachable`] when the server cannot be reached.
 pub fn connect(database_url: &str, size: u32) -> Result<Pool> {
-    ensure_database(database_url)?;
     diesel::r2d2::Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(1))
@@ -45,29 +73,19 @@ pub fn connect(database_url: &str, size: u32) -> Result<Pool> {
         .test_on_check_out(true)
         .connection_customizer(Box::new(SessionSetup))
         .build(ConnectionManager::<PgConnection>::new(database_url))
-        .map_err(|e| {
-            Error::Message(format!(
-                "cannot connect to {}: {e}",
-                url::redact(database_url)
-            ))
-        })
+        .map_err(|e| ConnectError::unreachable(database_url, e).into())
 }
 
 /// A connection from `pool`, with the error runner reports when none can be had.
 pub fn checkout(pool: &Pool) -> Result<PooledConn> {
     pool.get()
-        .map_err(|e| Error::Message(format!("no database connection: {e}")))
+        .map_err(|e| ConnectError::PoolExhausted(e).into())
 }
 
 /// One connection outside the pool (for the run lock and for `doctor`).
 pub fn connect_one(database_url: &str) -> Result<PgConnection> {
-    let mut conn = PgConnection::establish(database_url).map_err(|e| {
-        Error::Message(format!(
-            "cannot connect to {}: {}",
-            url::redact(database_url),
-            e.to_string().trim()
-        ))
-    })?;
+    let mut conn = PgConnection::establish(database_url)
+        .map_err(|e| ConnectError::unreachable(database_url, e))?;
     conn.batch_execute(SESSION_SETUP)
         .map_err(super::db_error("setting up the session"))?;
     Ok(conn)
@@ -86,43 +104,46 @@ fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
 }
 
 /// Create the database named in `database_url` unless it exists.
+///
+/// libpq's connection errors carry no SQLSTATE, so whether the database is missing is
+/// asked of the catalog (through the server's `postgres` database) rather than read
+/// from the error's text. When that cannot be asked, or the database is there, the
+/// first connection error is the answer.
 pub fn ensure_database(database_url: &str) -> Result<()> {
-    match PgConnection::establish(database_url) {
+    let refused = match PgConnection::establish(database_url) {
         Ok(_) => return Ok(()),
-        Err(e) if !e.to_string().contains("does not exist") => {
-            return Err(Error::Message(format!(
-                "cannot connect to {}: {}",
-                url::redact(database_url),
-                e.to_string().trim()
-            )))
-        }
-        Err(_) => {}
-    }
+        Err(e) => ConnectError::unreachable(database_url, e),
+    };
     let Some(name) = url::database_name(database_url) else {
         return Ok(());
     };
-    let maintenance = url::with_database(database_url, "postgres").ok_or_else(|| {
-        Error::Message(format!("cannot read the URL {}", url::redact(database_url)))
-    })?;
-    let mut conn = PgConnection::establish(&maintenance).map_err(|e| {
-        Error::Message(format!(
-            "database `{name}` does not exist and the server's `postgres` database is unreachable to create it ({}): {}",
-            url::redact(&maintenance),
-            e.to_string().trim()
-        ))
-    })?;
+    let maintenance =
+        url::with_database(database_url, "postgres").ok_or_else(|| ConnectError::BadUrl {
+            url: url::redact(database_url),
+        })?;
+    let Ok(mut conn) = PgConnection::establish(&maintenance) else {
+        return Err(refused.into());
+    };
+    if database_exists(&mut conn, &name) {
+        return Err(refused.into());
+    }
     tracing::info!(database = %name, "creating database");
     match conn.batch_execute(&format!("CREATE DATABASE {}", quote::ident(&name))) {
         Ok(()) => Ok(()),
-        // Another process created it at the same moment (the server says 42P04, or
-        // 23505 on pg_database's unique index when both inserted at once): what we
-        // wanted exists, which the catalog can tell without reading error texts.
+        // Another process created it at the same moment: what we wanted exists. Both
+        // inserting at once gives 23505 on pg_database's unique index; one seeing the
+        // other's committed row gives 42P04 duplicate_database, which diesel does not
+        // name, so the catalog confirms it.
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+            if info.constraint_name() == Some("pg_database_datname_index") =>
+        {
+            tracing::info!(database = %name, "created by a concurrent run");
+            Ok(())
+        }
         Err(_) if database_exists(&mut conn, &name) => {
             tracing::info!(database = %name, "created by a concurrent run");
             Ok(())
         }
-        Err(e) => Err(Error::Message(format!(
-            "cannot create database `{name}`: {e}"
-        ))),
+        Err(source) => Err(ConnectError::CreateDatabase { name, source }.into()),
     }
 }

@@ -45,6 +45,23 @@ pub fn asset_class_of(path: &Path) -> String {
     }
 }
 
+/// The files `source`'s patterns match, sorted, without duplicates.
+pub fn files_of(source: &IngestSource) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for pattern in &source.patterns {
+        let paths = glob::glob(pattern).map_err(|e| format!("bad pattern `{pattern}`: {e}"))?;
+        for entry in paths {
+            let path = entry.map_err(|e| e.to_string())?;
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
 /// The files of the prices sources, one per symbol. A second file for a symbol already
 /// seen is left out with a reason rather than silently overwriting the first.
 pub fn discover(sources: &[&IngestSource]) -> Result<(Vec<SourceFile>, Vec<Skipped>), String> {
@@ -52,7 +69,7 @@ pub fn discover(sources: &[&IngestSource]) -> Result<(Vec<SourceFile>, Vec<Skipp
     let mut skipped = Vec::new();
     let mut owner: HashMap<String, PathBuf> = HashMap::new();
     for source in sources {
-        for path in source.files()? {
+        for path in files_of(source)? {
             let Some(symbol) = symbol_of(&path) else {
                 skipped.push(Skipped {
                     path,

@@ -1,16 +1,17 @@
 //! Ingest: market data files into the database.
 //!
 //! `discover` finds the files, `manifest` decides per file whether to skip, append or
-//! replace, `parse` validates rows against `rules`, `load` writes one file per
-//! transaction with `COPY`, and `symbols` upserts the metadata file. Files are parsed
-//! and loaded in parallel (rayon), each worker with its own pooled connection.
+//! replace, `parse` validates rows against the job's `rules`, `load` writes a batch of files
+//! (consecutive files up to `BATCH_BYTES` or `BATCH_FILES`) in one transaction with
+//! one `COPY`, and `symbols` upserts the metadata file. When a batch fails, its files
+//! are retried one per transaction, so a bad file fails alone. Batches are parsed and
+//! loaded in parallel (rayon), each worker with its own pooled connection.
 
 pub mod discover;
 pub mod load;
 pub mod manifest;
 pub mod parse;
 pub mod rejects;
-pub mod rules;
 pub mod symbols;
 
 use std::collections::{BTreeMap, HashSet};
@@ -23,9 +24,9 @@ use serde::Serialize;
 use self::discover::SourceFile;
 use self::load::CopyEncoding;
 use self::manifest::{Change, Entry};
-use self::rules::RuleSet;
 use crate::db::Pool;
 use crate::error::{Error, Result};
+use crate::job::rules::RuleSet;
 use crate::job::{IngestSource, Job, SourceKind};
 use crate::progress::Progress;
 
@@ -138,6 +139,18 @@ impl Default for IngestOptions {
     }
 }
 
+/// The newest trading day in `daily_prices` (None when nothing is loaded): what a job
+/// without `as_of` analyses.
+pub fn latest_day(conn: &mut diesel::PgConnection) -> Result<Option<chrono::NaiveDate>> {
+    use diesel::prelude::*;
+
+    use crate::db::schema::daily_prices;
+    daily_prices::table
+        .select(diesel::dsl::max(daily_prices::day))
+        .first(conn)
+        .map_err(crate::db::db_error("finding the latest trading day"))
+}
+
 /// Run every ingest source of `job`.
 pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
@@ -160,7 +173,7 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
 
 fn load_symbols(pool: &Pool, source: &IngestSource) -> Result<usize> {
     let mut written = 0;
-    for path in source.files().map_err(Error::Message)? {
+    for path in discover::files_of(source).map_err(Error::Message)? {
         let (rows, rejects) = symbols::parse(&path).map_err(Error::Message)?;
         for r in &rejects {
             tracing::warn!("{}:{}: {} ({})", path.display(), r.line, r.reason, r.raw);

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use chrono::NaiveDate;
 
-use super::rules::{Outcome, Rule, RuleSet};
+use crate::job::rules::{Outcome, Rule, RuleSet};
 
 /// One validated daily bar.
 #[derive(Debug, Clone, PartialEq)]

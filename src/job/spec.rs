@@ -14,8 +14,9 @@ use crate::report::ChartSpec;
 pub struct JobSpec {
     pub name: Spanned<String>,
     pub description: Option<String>,
-    /// Connection URL; `${VAR}` and `${VAR:-default}` are expanded. `DATABASE_URL` in the
-    /// environment wins over it.
+    /// Connection URL; `${VAR}` and `${VAR:-default}` are expanded, and the result is used
+    /// as written (`"${DATABASE_URL:-…}"` lets the environment choose). Without it the job
+    /// uses `$DATABASE_URL`, else the default (see `job::database`).
     pub database_url: Option<Spanned<String>>,
     /// Folder of the analysis templates, relative to the project root.
     pub templates_dir: Option<Spanned<String>>,

@@ -196,3 +196,56 @@ fn unknown_select_suggests_a_name() {
     assert!(err.contains("has no analysis `weekly_avg_closes`"), "{err}");
     assert!(err.contains("did you mean `weekly_avg_close`?"), "{err}");
 }
+
+/// The database rule of `job::database`, seen through `doctor`'s first line. Every URL
+/// points at a closed port, so doctor prints it and then fails to connect.
+#[test]
+fn database_url_precedence_flag_then_job_then_environment() {
+    let p = Project::new();
+    // `Project::runner` without a database sets DATABASE_URL to this.
+    let environment = "postgres://nobody@127.0.0.1:1/none";
+    let doctor = |args: &[&str]| {
+        let run = p.runner(None, args).expect_code(1);
+        run.stdout()
+    };
+    let line = |url: &str| format!("database:     {url}\n");
+
+    p.write(
+        "jobs/explicit.toml",
+        "name = \"t\"\ndatabase_url = \"postgres://job@127.0.0.1:1/from_job\"\n",
+    );
+    p.write(
+        "jobs/from_env.toml",
+        "name = \"t\"\ndatabase_url = \"${DATABASE_URL:-postgres://x@127.0.0.1:1/unused}\"\n",
+    );
+    p.write(
+        "jobs/defaulted.toml",
+        "name = \"t\"\ndatabase_url = \"${NO_SUCH_RUNNER_VAR:-postgres://d@127.0.0.1:1/dflt}\"\n",
+    );
+    p.write("jobs/none.toml", "name = \"t\"\n");
+
+    // The job's URL as written: the environment does not override it.
+    assert_eq!(
+        doctor(&["doctor", "jobs/explicit.toml"]),
+        line("postgres://job@127.0.0.1:1/from_job")
+    );
+    // A job may read the environment itself, with its own default.
+    assert_eq!(doctor(&["doctor", "jobs/from_env.toml"]), line(environment));
+    assert_eq!(
+        doctor(&["doctor", "jobs/defaulted.toml"]),
+        line("postgres://d@127.0.0.1:1/dflt")
+    );
+    // Without `database_url` (or without a job) the environment decides.
+    assert_eq!(doctor(&["doctor", "jobs/none.toml"]), line(environment));
+    assert_eq!(doctor(&["doctor"]), line(environment));
+    // `--database-url` comes first.
+    assert_eq!(
+        doctor(&[
+            "doctor",
+            "jobs/explicit.toml",
+            "--database-url",
+            "postgres://flag@127.0.0.1:1/from_flag"
+        ]),
+        line("postgres://flag@127.0.0.1:1/from_flag")
+    );
+}

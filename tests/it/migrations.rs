@@ -83,3 +83,51 @@ fn timescale_path_makes_daily_prices_a_hypertable() {
         "365 days"
     );
 }
+
+/// Several processes creating the same database at once all succeed: the one that
+/// loses the race (42P04, or 23505 on pg_database's index) finds what it wanted.
+#[test]
+fn concurrent_creators_of_a_database_all_succeed() {
+    let db = TestDb::not_created();
+    let barrier = std::sync::Barrier::new(8);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    runner::db::pool::ensure_database(&db.url).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for handle in handles {
+            assert_eq!(handle.join().unwrap(), Ok(()));
+        }
+    });
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+            db.name
+        )),
+        "1"
+    );
+}
+
+/// A server that cannot be reached is reported with the redacted URL and libpq's reason,
+/// and no database is created.
+#[test]
+fn an_unreachable_server_is_a_connect_error() {
+    let err = runner::db::pool::ensure_database("postgres://u:secret@127.0.0.1:1/x").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            runner::error::Error::Connect(runner::db::pool::ConnectError::Unreachable { .. })
+        ),
+        "{text}"
+    );
+    // The rest is libpq's own wording, which differs between its versions.
+    assert!(
+        text.starts_with("cannot connect to postgres://u:***@127.0.0.1:1/x: "),
+        "{text}"
+    );
+}

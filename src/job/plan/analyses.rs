@@ -1,0 +1,158 @@
+//! `[[analysis]]`: names, templates, charts, materialization and dependencies.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::{is_identifier, Planner, ReportSettings};
+use crate::error::suggest;
+use crate::job::spec::{AnalysisSpec, JobSpec, Materialize, OutputFormat};
+use crate::report::ChartSpec;
+
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub name: String,
+    pub description: Option<String>,
+    /// The template's name inside the templates folder (what the loader resolves).
+    pub template: String,
+    pub outputs: Vec<OutputFormat>,
+    pub charts: Vec<ChartSpec>,
+    /// Whether (and how) the result is kept in `analytics.<name>`.
+    pub materialize: Option<Materialize>,
+    /// Declared dependencies; `ref('…')` in the template adds more when rendered.
+    pub depends_on: Vec<String>,
+    /// Incremental: the column whose newer values are appended.
+    pub time_column: Option<String>,
+    /// Incremental: the columns identifying a row.
+    pub unique_key: Vec<String>,
+}
+
+impl Planner<'_> {
+    pub(super) fn analyses(
+        &mut self,
+        spec: &JobSpec,
+        templates_dir: &Path,
+        report: &ReportSettings,
+    ) -> Vec<Analysis> {
+        let mut seen = HashSet::new();
+        let mut analyses = Vec::new();
+        for a in &spec.analysis {
+            let name = a.name.get_ref().clone();
+            if !is_identifier(&name) {
+                self.problem_at(
+                    &a.name,
+                    "analysis.name",
+                    format!(
+                        "analysis name `{name}` must be lowercase letters, digits and `_` (it names files and tables)"
+                    ),
+                );
+            } else if !seen.insert(name.clone()) {
+                self.problem_at(
+                    &a.name,
+                    "analysis.name",
+                    format!("analysis `{name}` is defined twice"),
+                );
+            }
+            let template = a.template.get_ref().clone();
+            if !templates_dir.join(&template).is_file() {
+                self.problem_at(
+                    &a.template,
+                    format!("analysis.{name}.template"),
+                    format!(
+                        "template `{template}` of analysis `{name}` not found in `{}`",
+                        templates_dir.display()
+                    ),
+                );
+            }
+            for chart in &a.chart {
+                if let Err(message) = chart.validate(None) {
+                    self.problem(format!("analysis.{name}.chart"), message);
+                }
+            }
+            let materialize = a.materialize.as_ref().map(|m| *m.get_ref());
+            self.check_incremental(a, &name, materialize);
+            analyses.push(Analysis {
+                name,
+                description: a.description.clone(),
+                template,
+                outputs: a.outputs.clone().unwrap_or_else(|| report.formats.clone()),
+                charts: a.chart.clone(),
+                materialize,
+                depends_on: a.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
+                time_column: a.time_column.as_ref().map(|t| t.get_ref().clone()),
+                unique_key: a.unique_key.clone(),
+            });
+        }
+        self.check_depends_on(spec, &seen);
+        analyses
+    }
+
+    /// `time_column` and `unique_key` belong to incremental analyses, which need both.
+    fn check_incremental(
+        &mut self,
+        a: &AnalysisSpec,
+        name: &str,
+        materialize: Option<Materialize>,
+    ) {
+        let key = format!("analysis.{name}.materialize");
+        let incremental = materialize == Some(Materialize::Incremental);
+        match (&a.time_column, incremental) {
+            (None, true) => {
+                let location = a.materialize.as_ref().map(|m| self.at(m));
+                self.problem(
+                    key,
+                    format!(
+                        "incremental analysis `{name}` needs `time_column` (the column whose newer values are appended)"
+                    ),
+                )
+                .location = location;
+            }
+            (Some(t), false) => {
+                self.problem_at(
+                    t,
+                    format!("analysis.{name}.time_column"),
+                    "`time_column` only applies to `materialize = \"incremental\"`",
+                );
+            }
+            (Some(t), true) if !a.unique_key.is_empty() && !a.unique_key.contains(t.get_ref()) => {
+                self.problem_at(
+                    t,
+                    format!("analysis.{name}.unique_key"),
+                    format!(
+                        "`unique_key` must include the time column `{}`",
+                        t.get_ref()
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if !a.unique_key.is_empty() && !incremental {
+            self.problem(
+                format!("analysis.{name}.unique_key"),
+                "`unique_key` only applies to `materialize = \"incremental\"`",
+            );
+        }
+    }
+
+    /// Every name in `depends_on` is an analysis of this job.
+    fn check_depends_on(&mut self, spec: &JobSpec, names: &HashSet<String>) {
+        for a in &spec.analysis {
+            for dep in &a.depends_on {
+                if names.contains(dep.get_ref()) {
+                    continue;
+                }
+                let hint = suggest(dep.get_ref(), names.iter().map(String::as_str))
+                    .map(|s| format!("did you mean `{s}`?"));
+                self.problem_at(
+                    dep,
+                    format!("analysis.{}.depends_on", a.name.get_ref()),
+                    format!(
+                        "analysis `{}` depends on `{}`, which this job does not define",
+                        a.name.get_ref(),
+                        dep.get_ref()
+                    ),
+                )
+                .help = hint;
+            }
+        }
+    }
+}
