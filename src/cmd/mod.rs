@@ -7,7 +7,9 @@ pub mod generate;
 pub mod maintain;
 pub mod migrate;
 pub mod render;
+pub mod replay;
 pub mod run;
+pub mod stream;
 
 use crate::db::{self, Capabilities, Pool};
 use crate::error::Result;
@@ -23,6 +25,7 @@ pub fn prepare_database(database_url: &str, pool_size: u32) -> Result<(Pool, Cap
         tracing::info!(migrations = ?applied, "applied migrations");
     }
     db::storage::apply(&mut conn, &caps)?;
+    crate::stream::storage::apply(&mut conn, &caps)?;
     tracing::info!(database = %db::url::redact(database_url), backend = %caps.describe(), "database ready");
     Ok((pool, caps))
 }

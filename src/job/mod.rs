@@ -1,6 +1,7 @@
 //! Job files: parse (`spec`), expand variables (`vars`) and validate into a [`Job`]
 //! (`plan`). Only the checked `Job` leaves this module.
 
+pub mod feed;
 mod plan;
 pub mod spec;
 pub mod vars;

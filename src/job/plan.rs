@@ -37,6 +37,8 @@ pub struct Job {
     pub report: ReportSettings,
     /// `[storage]`, checked.
     pub storage: crate::db::storage::StorageSettings,
+    /// `[[feed]]`, checked (`runner stream`, `runner replay`).
+    pub feeds: Vec<super::feed::Feed>,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +175,7 @@ impl Planner<'_> {
         let report = self.report(&spec, &root, &vars);
         let analyses = self.analyses(&spec, &templates_dir, &report);
         let storage = self.storage(&spec);
+        let feeds = super::feed::plan(&spec.feed, self.path, self.source, &mut self.problems);
         let name = spec.name.get_ref().trim().to_owned();
         if !is_identifier(&name) {
             let loc = self.at(&spec.name);
@@ -198,6 +201,7 @@ impl Planner<'_> {
             analyses,
             report,
             storage,
+            feeds,
         })
     }
 

@@ -31,6 +31,9 @@ pub struct JobSpec {
     /// How the prices are stored: chunking, compression, retention, aggregates.
     #[serde(default)]
     pub storage: StorageSpec,
+    /// Real-time feeds (`runner stream`); see `job::feed`.
+    #[serde(default)]
+    pub feed: Vec<super::feed::FeedSpec>,
 }
 
 #[derive(Debug, Deserialize)]
