@@ -18,13 +18,21 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
         let mut paths = Vec::new();
         for pattern in &args.files {
             let matches = glob::glob(pattern).map_err(|e| {
-                Error::config(Diagnostic::new(format!("bad pattern `{pattern}`: {e}")).key("--files"))
+                Error::config(
+                    Diagnostic::new(format!("bad pattern `{pattern}`: {e}")).key("--files"),
+                )
             })?;
-            paths.extend(matches.filter_map(std::result::Result::ok).filter(|p| p.is_file()));
+            paths.extend(
+                matches
+                    .filter_map(std::result::Result::ok)
+                    .filter(|p| p.is_file()),
+            );
         }
         paths.sort();
         if paths.is_empty() {
-            return Err(Error::config(Diagnostic::new("--files matches no file").key("--files")));
+            return Err(Error::config(
+                Diagnostic::new("--files matches no file").key("--files"),
+            ));
         }
         Source::Files(paths)
     };

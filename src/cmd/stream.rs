@@ -15,7 +15,7 @@ pub fn stream(args: &StreamArgs) -> Result<()> {
     if args.status {
         let status = feed_status(&feed, &mut conn)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+            println!("{}", serde_json::to_string(&status).unwrap_or_default());
         } else {
             print!("{}", status.text());
         }
@@ -34,7 +34,8 @@ pub fn stream(args: &StreamArgs) -> Result<()> {
 }
 
 fn feed_status(feed: &Feed, conn: &mut diesel::PgConnection) -> Result<status::Status> {
-    let applied = status::applied(conn, feed).map_err(crate::db::db_error("reading stream offsets"))?;
+    let applied =
+        status::applied(conn, feed).map_err(crate::db::db_error("reading stream offsets"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -63,8 +64,16 @@ pub fn pick_feed(job: &Job, wanted: Option<&str>) -> Result<Feed> {
     found.cloned().ok_or_else(|| {
         let message = match (wanted, names.is_empty()) {
             (_, true) => format!("job `{}` has no [[feed]]", job.name),
-            (Some(name), false) => format!("no feed `{name}` in job `{}` (it has {})", job.name, names.join(", ")),
-            (None, false) => format!("job `{}` has several feeds ({}): pick one with --feed", job.name, names.join(", ")),
+            (Some(name), false) => format!(
+                "no feed `{name}` in job `{}` (it has {})",
+                job.name,
+                names.join(", ")
+            ),
+            (None, false) => format!(
+                "job `{}` has several feeds ({}): pick one with --feed",
+                job.name,
+                names.join(", ")
+            ),
         };
         Error::config(Diagnostic::new(message).key("--feed"))
     })

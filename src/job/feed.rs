@@ -113,7 +113,12 @@ impl Feed {
 }
 
 /// Check every `[[feed]]`; problems go to `problems`.
-pub fn plan(specs: &[FeedSpec], path: &Path, source: &str, problems: &mut Diagnostics) -> Vec<Feed> {
+pub fn plan(
+    specs: &[FeedSpec],
+    path: &Path,
+    source: &str,
+    problems: &mut Diagnostics,
+) -> Vec<Feed> {
     let mut checker = Checker {
         path,
         source,
@@ -131,7 +136,11 @@ pub fn plan(specs: &[FeedSpec], path: &Path, source: &str, problems: &mut Diagno
                     format!("feed name `{name}` must be lowercase letters, digits and `_`"),
                 );
             } else if !names.insert(name.clone()) {
-                checker.problem(&spec.name, "feed.name", format!("feed `{name}` is defined twice"));
+                checker.problem(
+                    &spec.name,
+                    "feed.name",
+                    format!("feed `{name}` is defined twice"),
+                );
             }
             checker.feed(spec, name)
         })
@@ -152,7 +161,8 @@ impl Checker<'_> {
 
     fn problem<T>(&mut self, at: &Spanned<T>, key: &str, message: String) {
         let loc = self.at(at);
-        self.problems.push(Diagnostic::new(message).at(loc).key(key.to_owned()));
+        self.problems
+            .push(Diagnostic::new(message).at(loc).key(key.to_owned()));
     }
 
     fn feed(&mut self, spec: &FeedSpec, name: String) -> Feed {
@@ -169,9 +179,18 @@ impl Checker<'_> {
                 format!("stream name `{stream}` must be letters, digits, `_` and `-`"),
             );
         }
-        let subjects: Vec<String> = spec.subjects.get_ref().iter().map(|s| s.get_ref().clone()).collect();
+        let subjects: Vec<String> = spec
+            .subjects
+            .get_ref()
+            .iter()
+            .map(|s| s.get_ref().clone())
+            .collect();
         if subjects.is_empty() {
-            self.problem(&spec.subjects, &key("subjects"), "`subjects` lists no subject".to_owned());
+            self.problem(
+                &spec.subjects,
+                &key("subjects"),
+                "`subjects` lists no subject".to_owned(),
+            );
         }
         for s in spec.subjects.get_ref() {
             if let Err(message) = check_subject(s.get_ref(), true) {
@@ -182,7 +201,11 @@ impl Checker<'_> {
             None | Some((_, "json")) => PayloadFormat::Json,
             Some((_, "csv")) => PayloadFormat::Csv,
             Some((f, other)) => {
-                self.problem(f, &key("format"), format!("unknown format `{other}`: use `json` or `csv`"));
+                self.problem(
+                    f,
+                    &key("format"),
+                    format!("unknown format `{other}`: use `json` or `csv`"),
+                );
                 PayloadFormat::Json
             }
         };
@@ -199,7 +222,11 @@ impl Checker<'_> {
                 SymbolFrom::Payload
             }
             Some((f, other)) => {
-                self.problem(f, &key("symbol"), format!("unknown symbol source `{other}`: use `subject` or `payload`"));
+                self.problem(
+                    f,
+                    &key("symbol"),
+                    format!("unknown symbol source `{other}`: use `subject` or `payload`"),
+                );
                 SymbolFrom::Subject
             }
         };
@@ -219,15 +246,35 @@ impl Checker<'_> {
         }
         let table = match &spec.table {
             Some(t) if t.get_ref() != "intraday_bars" => {
-                self.problem(t, &key("table"), format!("unknown table `{}`: feeds write `intraday_bars`", t.get_ref()));
+                self.problem(
+                    t,
+                    &key("table"),
+                    format!(
+                        "unknown table `{}`: feeds write `intraday_bars`",
+                        t.get_ref()
+                    ),
+                );
                 "intraday_bars".to_owned()
             }
             _ => "intraday_bars".to_owned(),
         };
         let batch_size = self.positive(spec.batch_size.as_ref(), &key("batch_size"), 1000, 100_000);
-        let max_ack_pending = self.positive(spec.max_ack_pending.as_ref(), &key("max_ack_pending"), 20_000, 1_000_000);
-        let max_batch_delay = self.duration(spec.max_batch_delay.as_ref(), &key("max_batch_delay"), Duration::from_millis(200));
-        let ack_wait = self.duration(spec.ack_wait.as_ref(), &key("ack_wait"), Duration::from_secs(30));
+        let max_ack_pending = self.positive(
+            spec.max_ack_pending.as_ref(),
+            &key("max_ack_pending"),
+            20_000,
+            1_000_000,
+        );
+        let max_batch_delay = self.duration(
+            spec.max_batch_delay.as_ref(),
+            &key("max_batch_delay"),
+            Duration::from_millis(200),
+        );
+        let ack_wait = self.duration(
+            spec.ack_wait.as_ref(),
+            &key("ack_wait"),
+            Duration::from_secs(30),
+        );
         if ack_wait <= max_batch_delay {
             if let Some(a) = &spec.ack_wait {
                 self.problem(a, &key("ack_wait"), "`ack_wait` must be longer than `max_batch_delay`, or every batch is redelivered".to_owned());
@@ -256,7 +303,11 @@ impl Checker<'_> {
                     if ROLLUPS.contains(&r.get_ref().as_str()) {
                         out.push(r.get_ref().clone());
                     } else {
-                        let mut message = format!("unknown rollup `{}`; feeds refresh {}", r.get_ref(), ROLLUPS.join(", "));
+                        let mut message = format!(
+                            "unknown rollup `{}`; feeds refresh {}",
+                            r.get_ref(),
+                            ROLLUPS.join(", ")
+                        );
                         if let Some(s) = suggest(r.get_ref(), ROLLUPS) {
                             message.push_str(&format!(" (did you mean `{s}`?)"));
                         }
@@ -273,7 +324,14 @@ impl Checker<'_> {
         let consumer = match &spec.consumer {
             Some(c) => {
                 if !super::plan::is_identifier(c.get_ref()) {
-                    self.problem(c, &key("consumer"), format!("consumer name `{}` must be lowercase letters, digits and `_`", c.get_ref()));
+                    self.problem(
+                        c,
+                        &key("consumer"),
+                        format!(
+                            "consumer name `{}` must be lowercase letters, digits and `_`",
+                            c.get_ref()
+                        ),
+                    );
                 }
                 c.get_ref().clone()
             }
@@ -304,13 +362,22 @@ impl Checker<'_> {
             None => default,
             Some(v) if (1..=max).contains(v.get_ref()) => *v.get_ref(),
             Some(v) => {
-                self.problem(v, key, format!("must be between 1 and {max}, found {}", v.get_ref()));
+                self.problem(
+                    v,
+                    key,
+                    format!("must be between 1 and {max}, found {}", v.get_ref()),
+                );
                 default
             }
         }
     }
 
-    fn duration(&mut self, value: Option<&Spanned<String>>, key: &str, default: Duration) -> Duration {
+    fn duration(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        key: &str,
+        default: Duration,
+    ) -> Duration {
         match value {
             None => default,
             Some(v) => match parse_duration(v.get_ref()) {
@@ -330,7 +397,10 @@ impl Checker<'_> {
             let key = format!("feed.{name}.rules.{rule_name}");
             let Some(rule) = Rule::from_name(rule_name) else {
                 let known: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
-                let mut message = format!("unknown rule `{rule_name}`; known rules: {}", known.join(", "));
+                let mut message = format!(
+                    "unknown rule `{rule_name}`; known rules: {}",
+                    known.join(", ")
+                );
                 if let Some(s) = suggest(rule_name, known) {
                     message.push_str(&format!(" (did you mean `{s}`?)"));
                 }

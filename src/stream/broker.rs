@@ -13,7 +13,9 @@ use crate::job::feed::Feed;
 /// How long JetStream remembers a `Nats-Msg-Id` to drop a re-published message.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
-pub fn nats_error(what: impl Into<String>) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> Error {
+pub fn nats_error(
+    what: impl Into<String>,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> Error {
     let what = what.into();
     move |e| Error::Runtime {
         context: what,
@@ -46,7 +48,10 @@ pub async fn ensure_stream(js: &jetstream::Context, feed: &Feed) -> Result<strea
 }
 
 /// The feed's durable pull consumer: explicit acks, redelivery after `ack_wait`.
-pub async fn ensure_consumer(stream: &stream::Stream, feed: &Feed) -> Result<jetstream::consumer::PullConsumer> {
+pub async fn ensure_consumer(
+    stream: &stream::Stream,
+    feed: &Feed,
+) -> Result<jetstream::consumer::PullConsumer> {
     stream
         .get_or_create_consumer(
             &feed.consumer,
@@ -60,7 +65,12 @@ pub async fn ensure_consumer(stream: &stream::Stream, feed: &Feed) -> Result<jet
             },
         )
         .await
-        .map_err(|e| nats_error(format!("creating the consumer {} on {}", feed.consumer, feed.stream))(Box::new(e)))
+        .map_err(|e| {
+            nats_error(format!(
+                "creating the consumer {} on {}",
+                feed.consumer, feed.stream
+            ))(Box::new(e))
+        })
 }
 
 /// Consumer state, as `runner stream --status` shows it.
@@ -82,7 +92,14 @@ pub struct ConsumerState {
 pub async fn state(js: &jetstream::Context, feed: &Feed) -> Result<Option<ConsumerState>> {
     let mut stream = match js.get_stream(&feed.stream).await {
         Ok(s) => s,
-        Err(e) if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(_)) => return Ok(None),
+        Err(e)
+            if matches!(
+                e.kind(),
+                jetstream::context::GetStreamErrorKind::JetStream(_)
+            ) =>
+        {
+            return Ok(None)
+        }
         Err(e) => return Err(nats_error("reading the stream")(Box::new(e))),
     };
     let info = stream
@@ -90,10 +107,11 @@ pub async fn state(js: &jetstream::Context, feed: &Feed) -> Result<Option<Consum
         .await
         .map_err(|e| nats_error("reading the stream")(Box::new(e)))?;
     let (messages, last_seq) = (info.state.messages, info.state.last_sequence);
-    let mut consumer: jetstream::consumer::PullConsumer = match stream.get_consumer(&feed.consumer).await {
-        Ok(c) => c,
-        Err(_) => return Ok(None),
-    };
+    let mut consumer: jetstream::consumer::PullConsumer =
+        match stream.get_consumer(&feed.consumer).await {
+            Ok(c) => c,
+            Err(_) => return Ok(None),
+        };
     let c = consumer
         .info()
         .await

@@ -37,7 +37,12 @@ pub struct Options {
 }
 
 /// Consume `feed` until a signal (or, with `until_drained`, until it is drained).
-pub fn run(feed: &Feed, conn: PooledConn, caps: &Capabilities, options: Options) -> Result<Counters> {
+pub fn run(
+    feed: &Feed,
+    conn: PooledConn,
+    caps: &Capabilities,
+    options: Options,
+) -> Result<Counters> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -46,7 +51,12 @@ pub fn run(feed: &Feed, conn: PooledConn, caps: &Capabilities, options: Options)
     runtime.block_on(consume(feed.clone(), conn, caps.clone(), options))
 }
 
-async fn consume(feed: Feed, mut conn: PooledConn, caps: Capabilities, options: Options) -> Result<Counters> {
+async fn consume(
+    feed: Feed,
+    mut conn: PooledConn,
+    caps: Capabilities,
+    options: Options,
+) -> Result<Counters> {
     let stop = Arc::new(AtomicBool::new(false));
     let stop_notify = Arc::new(tokio::sync::Notify::new());
     spawn_signal_handler(stop.clone(), stop_notify.clone())?;
@@ -69,7 +79,11 @@ async fn consume(feed: Feed, mut conn: PooledConn, caps: Capabilities, options: 
         symbol_from: feed.symbol_from,
         rules: feed.rules.clone(),
     };
-    let rollups: Vec<Rollup> = feed.refresh.iter().filter_map(|r| Rollup::named(r)).collect();
+    let rollups: Vec<Rollup> = feed
+        .refresh
+        .iter()
+        .filter_map(|r| Rollup::named(r))
+        .collect();
     let mut counters = Counters::new(&feed);
     let reporter = Reporter::new(&feed.name);
     let mut conn = Some(conn);
@@ -115,7 +129,9 @@ async fn consume(feed: Feed, mut conn: PooledConn, caps: Capabilities, options: 
         let mut batch = Batch::default();
         let mut published = Vec::with_capacity(batch_msgs.len());
         for m in &batch_msgs {
-            let info = m.info().map_err(|e| nats_error("reading a message's metadata")(e))?;
+            let info = m
+                .info()
+                .map_err(|e| nats_error("reading a message's metadata")(e))?;
             let seq = info.stream_sequence;
             published.push(info.published.unix_timestamp_nanos());
             if info.delivered > 1 {
@@ -134,7 +150,9 @@ async fn consume(feed: Feed, mut conn: PooledConn, caps: Capabilities, options: 
         }
 
         // One transaction on the blocking pool; the runtime keeps receiving meanwhile.
-        let mut c = conn.take().expect("the connection is returned after every batch");
+        let mut c = conn
+            .take()
+            .expect("the connection is returned after every batch");
         let (consumer_name, stream_name) = (feed.consumer.clone(), feed.stream.clone());
         let (c, batch, result) = tokio::task::spawn_blocking(move || {
             let r = write::write_batch(&mut c, &consumer_name, &stream_name, &batch);
@@ -162,7 +180,9 @@ async fn consume(feed: Feed, mut conn: PooledConn, caps: Capabilities, options: 
         counters.acked += batch_msgs.len() as u64;
 
         // Plain PostgreSQL: the rollups follow the change log right away.
-        let mut c = conn.take().expect("the connection is returned after every batch");
+        let mut c = conn
+            .take()
+            .expect("the connection is returned after every batch");
         let caps2 = caps.clone();
         let rollups2 = rollups.clone();
         let (c, drained) = tokio::task::spawn_blocking(move || {
@@ -177,7 +197,14 @@ async fn consume(feed: Feed, mut conn: PooledConn, caps: Capabilities, options: 
         drained?;
         let visible_at = now_nanos();
 
-        counters.record_batch(&written, batch_msgs.len(), &published, committed_at, visible_at, &batch);
+        counters.record_batch(
+            &written,
+            batch_msgs.len(),
+            &published,
+            committed_at,
+            visible_at,
+            &batch,
+        );
         reporter.batch(&counters);
     }
 
@@ -200,9 +227,16 @@ async fn publish_dead_letter(client: &async_nats::Client, feed: &Feed, p: &Poiso
     headers.insert("Nats-Msg-Id", format!("{}-{}", feed.stream, p.seq).as_str());
     headers.insert("Runner-Subject", p.subject.as_str());
     headers.insert("Runner-Seq", p.seq.to_string().as_str());
-    headers.insert("Runner-Reason", p.reason.replace(['\r', '\n'], " ").as_str());
+    headers.insert(
+        "Runner-Reason",
+        p.reason.replace(['\r', '\n'], " ").as_str(),
+    );
     client
-        .publish_with_headers(feed.dead_letter_subject.clone(), headers, p.payload.clone().into())
+        .publish_with_headers(
+            feed.dead_letter_subject.clone(),
+            headers,
+            p.payload.clone().into(),
+        )
         .await
         .map_err(|e| nats_error("publishing to the dead-letter subject")(Box::new(e)))
 }
@@ -231,4 +265,3 @@ fn spawn_signal_handler(stop: Arc<AtomicBool>, notify: Arc<tokio::sync::Notify>)
     });
     Ok(())
 }
-

@@ -179,7 +179,10 @@ impl Check<'_> {
             .iter()
             .all(|v| v.is_none())
         {
-            return Err(rejected(Rule::EmptyRow, "every field but the time is empty"));
+            return Err(rejected(
+                Rule::EmptyRow,
+                "every field but the time is empty",
+            ));
         }
         let close = match f.close.as_deref() {
             None => return Err(rejected(Rule::NoClose, "missing close")),
@@ -190,14 +193,24 @@ impl Check<'_> {
         };
         let mut open = self.price(f.open.as_deref(), "open")?;
         if open == Some(0.0) {
-            open = self.apply(Rule::ZeroOpen, "open of 0.0 set to NULL".to_owned(), open, None)?;
+            open = self.apply(
+                Rule::ZeroOpen,
+                "open of 0.0 set to NULL".to_owned(),
+                open,
+                None,
+            )?;
         }
         let high = self.price(f.high.as_deref(), "high")?;
         let low = self.price(f.low.as_deref(), "low")?;
         let volume = self.volume(f.volume.as_deref())?;
         if let (Some(h), Some(l)) = (high, low) {
             if h < l {
-                self.apply(Rule::HighBelowLow, format!("high {h} < low {l}"), Some(()), Some(()))?;
+                self.apply(
+                    Rule::HighBelowLow,
+                    format!("high {h} < low {l}"),
+                    Some(()),
+                    Some(()),
+                )?;
             } else {
                 let bracketed = |v: Option<f64>| v.is_none_or(|v| l <= v && v <= h);
                 if !bracketed(open) || !bracketed(Some(close)) {
@@ -323,21 +336,29 @@ mod tests {
             .unwrap();
         assert_eq!(bar.symbol, "AAPL");
         assert_eq!(bar.ts.to_rfc3339(), "2020-04-01T13:30:00+00:00");
-        assert_eq!((bar.open, bar.high, bar.close, bar.volume), (Some(1.5), Some(2.0), 1.75, Some(100)));
+        assert_eq!(
+            (bar.open, bar.high, bar.close, bar.volume),
+            (Some(1.5), Some(2.0), 1.75, Some(100))
+        );
         assert!(flags.is_empty());
     }
 
     #[test]
     fn csv_kaggle_line_and_rules() {
         let d = decoder(PayloadFormat::Csv, SymbolFrom::Subject);
-        let (bar, flags) = d.decode("p.MSFT", b"2020-04-01,0.0,3,2,2.5,2.4,806400.0\n").unwrap();
+        let (bar, flags) = d
+            .decode("p.MSFT", b"2020-04-01,0.0,3,2,2.5,2.4,806400.0\n")
+            .unwrap();
         assert_eq!(bar.ts.to_rfc3339(), "2020-04-01T00:00:00+00:00");
         assert_eq!((bar.open, bar.volume), (None, Some(806_400)));
         assert_eq!(flags[0].rule, Rule::ZeroOpen);
         let e = d.decode("p.MSFT", b"2020-04-01,1,1,1,,1,5").unwrap_err();
         assert_eq!(e.reason, "no_close: missing close");
         let e = d.decode("p.MSFT", b"garbage").unwrap_err();
-        assert_eq!(e.reason, "1 CSV fields, expected 7 (Date,Open,High,Low,Close,Adj Close,Volume)");
+        assert_eq!(
+            e.reason,
+            "1 CSV fields, expected 7 (Date,Open,High,Low,Close,Adj Close,Volume)"
+        );
     }
 
     #[test]
@@ -351,7 +372,10 @@ mod tests {
             reason(r#"{"symbol":"A","ts":"yesterday","close":1}"#),
             "bad_date: bad ts `yesterday` (expected RFC 3339, YYYY-MM-DD or epoch milliseconds)"
         );
-        assert_eq!(reason(r#"{"symbol":"A","ts":1585747800000,"close":-1}"#), "no_close: unusable close `-1`");
+        assert_eq!(
+            reason(r#"{"symbol":"A","ts":1585747800000,"close":-1}"#),
+            "no_close: unusable close `-1`"
+        );
         let (bar, _) = d
             .decode("x.y", br#"{"symbol":"A","ts":1585747800000,"close":"2.5"}"#)
             .unwrap();

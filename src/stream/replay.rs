@@ -151,7 +151,13 @@ fn messages(feed: &Feed, source: &Source) -> Result<Box<dyn Iterator<Item = Outg
             symbols,
             days,
             end,
-        } => Ok(Box::new(generated(feed.clone(), *seed, *symbols, *days, *end)?)),
+        } => Ok(Box::new(generated(
+            feed.clone(),
+            *seed,
+            *symbols,
+            *days,
+            *end,
+        )?)),
         Source::Files(paths) => Ok(Box::new(files(feed.clone(), paths)?.into_iter())),
     }
 }
@@ -170,18 +176,24 @@ pub struct GeneratedBar {
 
 /// The bars of `symbols` symbols over the last `days` sessions up to `end`, minute by
 /// minute (every symbol's bar of a minute before the next minute), reproducible by seed.
-pub fn generate(seed: u64, symbols: usize, days: usize, end: NaiveDate) -> Result<impl Iterator<Item = GeneratedBar>> {
+pub fn generate(
+    seed: u64,
+    symbols: usize,
+    days: usize,
+    end: NaiveDate,
+) -> Result<impl Iterator<Item = GeneratedBar>> {
     let sessions = sessions(end, days)?;
     let names: Vec<String> = (0..symbols).map(|i| format!("S{i:05}")).collect();
     let mut rngs: Vec<ChaCha8Rng> = (0..symbols)
         .map(|i| ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(i as u64)))
         .collect();
-    let mut prices: Vec<f64> = rngs.iter_mut().map(|r| round4(r.random_range(10.0..500.0))).collect();
+    let mut prices: Vec<f64> = rngs
+        .iter_mut()
+        .map(|r| round4(r.random_range(10.0..500.0)))
+        .collect();
     let minutes = sessions.into_iter().flat_map(|day| {
         (0..BARS_PER_DAY).map(move |m| {
-            day.and_hms_opt(0, 0, 0)
-                .expect("midnight exists")
-                .and_utc()
+            day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
                 + chrono::Duration::minutes(i64::from(SESSION_OPEN_UTC_MINUTES + m))
         })
     });
@@ -208,7 +220,13 @@ pub fn generate(seed: u64, symbols: usize, days: usize, end: NaiveDate) -> Resul
     }))
 }
 
-fn generated(feed: Feed, seed: u64, symbols: usize, days: usize, end: NaiveDate) -> Result<impl Iterator<Item = Outgoing>> {
+fn generated(
+    feed: Feed,
+    seed: u64,
+    symbols: usize,
+    days: usize,
+    end: NaiveDate,
+) -> Result<impl Iterator<Item = Outgoing>> {
     Ok(generate(seed, symbols, days, end)?.map(move |b| {
         let payload = match feed.format {
             PayloadFormat::Json => serde_json::json!({
@@ -242,7 +260,10 @@ fn sessions(end: NaiveDate, days: usize) -> Result<Vec<NaiveDate>> {
     let mut day = end;
     while out.len() < days {
         // Weekdays: exchange holidays do not matter to a simulator.
-        if !matches!(chrono::Datelike::weekday(&day), chrono::Weekday::Sat | chrono::Weekday::Sun) {
+        if !matches!(
+            chrono::Datelike::weekday(&day),
+            chrono::Weekday::Sat | chrono::Weekday::Sun
+        ) {
             out.push(day);
         }
         day = day
@@ -277,7 +298,8 @@ fn files(feed: Feed, paths: &[PathBuf]) -> Result<Vec<Outgoing>> {
                 PayloadFormat::Csv => line.to_owned(),
                 PayloadFormat::Json => {
                     let c: Vec<&str> = line.split(',').map(str::trim).collect();
-                    let get = |i: usize| c.get(i).filter(|s| !s.is_empty()).map(|s| (*s).to_owned());
+                    let get =
+                        |i: usize| c.get(i).filter(|s| !s.is_empty()).map(|s| (*s).to_owned());
                     serde_json::json!({
                         "symbol": symbol, "ts": date, "open": get(1), "high": get(2),
                         "low": get(3), "close": get(4), "volume": get(6),
@@ -307,8 +329,17 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.len(), 3 * 2 * BARS_PER_DAY as usize);
         assert_eq!(a[0].ts.to_rfc3339(), "2020-03-31T14:30:00+00:00");
-        assert_eq!((a[0].symbol.as_str(), a[1].symbol.as_str(), a[3].ts.to_rfc3339().as_str()), ("S00000", "S00001", "2020-03-31T14:31:00+00:00"));
-        assert!(a.iter().all(|b| b.low <= b.open.min(b.close) && b.high >= b.open.max(b.close)));
+        assert_eq!(
+            (
+                a[0].symbol.as_str(),
+                a[1].symbol.as_str(),
+                a[3].ts.to_rfc3339().as_str()
+            ),
+            ("S00000", "S00001", "2020-03-31T14:31:00+00:00")
+        );
+        assert!(a
+            .iter()
+            .all(|b| b.low <= b.open.min(b.close) && b.high >= b.open.max(b.close)));
         let c: Vec<_> = generate(8, 3, 2, end).unwrap().collect();
         assert_ne!(a, c);
     }

@@ -129,7 +129,8 @@ impl Counters {
             .unwrap_or(0);
         self.last_seq = self.last_seq.max(max_seq);
         for &p in published_ns {
-            self.committed.push(((committed_ns - p) as f64 / 1e6) as f32);
+            self.committed
+                .push(((committed_ns - p) as f64 / 1e6) as f32);
             self.visible.push(((visible_ns - p) as f64 / 1e6) as f32);
         }
     }
@@ -205,7 +206,12 @@ impl Reporter {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        tracing::info!("stream {} stopped ({}): {}", self.name, c.stopped_by, Self::line(c));
+        tracing::info!(
+            "stream {} stopped ({}): {}",
+            self.name,
+            c.stopped_by,
+            Self::line(c)
+        );
     }
 }
 

@@ -137,7 +137,10 @@ fn apply_timescale(conn: &mut PgConnection) -> Result<()> {
              if_not_exists => true)"
         ))
         .map_err(db_error("making intraday_bars a hypertable"))?;
-        tracing::info!(chunk_interval = CHUNK_INTERVAL, "intraday_bars is now a hypertable");
+        tracing::info!(
+            chunk_interval = CHUNK_INTERVAL,
+            "intraday_bars is now a hypertable"
+        );
     }
     for r in ROLLUPS {
         let exists = count(
@@ -163,7 +166,10 @@ fn apply_timescale(conn: &mut PgConnection) -> Result<()> {
             rel = r.relation,
             width = r.width
         ))
-        .map_err(db_error(format!("creating the continuous aggregate {}", r.relation)))?;
+        .map_err(db_error(format!(
+            "creating the continuous aggregate {}",
+            r.relation
+        )))?;
         conn.batch_execute(&format!(
             "SELECT add_continuous_aggregate_policy('{rel}', start_offset => INTERVAL '{start}', \
              end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}', if_not_exists => true); \
@@ -222,7 +228,8 @@ fn refresh_spans(conn: &mut PgConnection, rollup: Rollup, spans: &[Span]) -> Que
     let lasts: Vec<_> = spans.iter().map(|s| s.last).collect();
     let first = rollup.plain_bucket("s.first_at");
     let last = rollup.plain_bucket("s.last_at");
-    let spans_sql = "unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS s(symbol, first_at, last_at)";
+    let spans_sql =
+        "unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS s(symbol, first_at, last_at)";
     diesel::sql_query(format!(
         "DELETE FROM {rel} r USING {spans_sql} \
          WHERE r.symbol = s.symbol AND r.bucket >= {first} AND r.bucket <= {last}",
