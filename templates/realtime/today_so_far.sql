@@ -12,7 +12,7 @@ WITH today AS (
            open, high, low, close, volume, bars
     FROM intraday_daily
     WHERE bucket = (SELECT max(bucket) FROM intraday_daily)
-{% if symbols %}
+{% if symbols is defined and symbols %}
       AND symbol IN {{ symbols }}
 {% endif %}
 ), history AS (

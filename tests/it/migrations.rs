@@ -75,7 +75,9 @@ fn timescale_path_makes_daily_prices_a_hypertable() {
         return;
     }
     assert_eq!(
-        db.lines("SELECT hypertable_name::text FROM timescaledb_information.hypertables ORDER BY 1"),
+        db.lines(
+            "SELECT hypertable_name::text FROM timescaledb_information.hypertables ORDER BY 1"
+        ),
         ["daily_prices", "intraday_bars"]
     );
     assert_eq!(

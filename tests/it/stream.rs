@@ -124,6 +124,8 @@ impl FeedTest {
 
     /// Publish `(subject, msg id, payload)` straight to JetStream.
     fn publish(&self, messages: &[(String, String, String)]) {
+        // Creates the stream when this is the first publish.
+        self.replay(&["--limit", "0"]);
         runtime().block_on(async {
             let client = async_nats::connect(nats_url()).await.unwrap();
             let js = async_nats::jetstream::new(client);
@@ -537,4 +539,37 @@ fn feed_settings_are_checked_with_their_positions() {
     ] {
         assert!(out.contains(expected), "missing `{expected}` in\n{out}");
     }
+}
+
+#[test]
+fn today_so_far_puts_the_streamed_session_next_to_daily_history() {
+    let t = FeedTest::new(
+        "\n[[analysis]]\nname = \"today_so_far\"\ntemplate = \"realtime/today_so_far.sql\"",
+    );
+    t.runner(&["run", "jobs/quarterly.toml"]).expect_code(0);
+    let subject = format!("{}.bars.AAA", t.prefix);
+    t.publish(&[
+        (
+            subject.clone(),
+            "a1".into(),
+            r#"{"ts":"2020-04-02T14:30:00Z","open":16.2,"high":16.6,"low":16.1,"close":16.5,"volume":1000}"#.into(),
+        ),
+        (
+            subject,
+            "a2".into(),
+            r#"{"ts":"2020-04-02T14:31:00Z","open":16.5,"high":17.7,"low":16.4,"close":17.6,"volume":3000}"#.into(),
+        ),
+    ]);
+    json(&t.consume(None).expect_code(0));
+    t.runner(&["run", "jobs/feed.toml"]).expect_code(0);
+    // AAA's daily history: last close 16 on 2020-04-01; its 11 volumes average 92077.18.
+    let csv =
+        std::fs::read_to_string(t.p.path("reports/feed/2020-04-01/today_so_far.csv")).unwrap();
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "symbol,day,bars,open,high,low,last,prev_day,prev_close,change_pct,volume_so_far,avg_volume_20,volume_vs_avg",
+            "AAA,2020-04-02,2,16.2,17.7,16.1,17.6,2020-04-01,16,10.00,4000,92077,0.04",
+        ]
+    );
 }
