@@ -61,6 +61,14 @@ pub struct RunArgs {
     /// Run only these analyses (and what they depend on).
     #[arg(long, value_name = "NAME")]
     pub select: Vec<String>,
+    /// When another run holds the database, wait at most this long for it, then exit
+    /// with code 75 (default: wait as long as it takes).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "no_wait")]
+    pub wait_lock: Option<u64>,
+    /// When another run holds the database, exit at once with code 75 (for cron: the
+    /// next scheduled run catches up).
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,22 @@ pub fn reached(name: &str) {
     std::process::abort();
 }
 
+/// Sleep here when `RUNNER_PAUSE_AT=<name>:<millis>` names this point: lets a test act
+/// on a run that is provably in the middle of something (e.g. terminate its lock).
+pub fn pause(name: &str) {
+    static PAUSE: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    let Some((wanted, millis)) = PAUSE
+        .get_or_init(|| Some(parse(&std::env::var("RUNNER_PAUSE_AT").ok()?)))
+        .as_ref()
+    else {
+        return;
+    };
+    if wanted == name {
+        eprintln!("pause point `{name}` reached: sleeping {millis} ms");
+        std::thread::sleep(std::time::Duration::from_millis(*millis));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;

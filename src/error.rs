@@ -3,7 +3,8 @@
 //! Errors fall in two families, and the exit code tells them apart so cron wrappers can
 //! react differently: a *configuration* problem (bad job file, missing template, bad
 //! `--var`) exits with [`EXIT_CONFIG`] and is the user's to fix; anything that went wrong
-//! while running (database down, a file that fails to load) exits with [`EXIT_FAILURE`].
+//! while running (database down, a file that fails to load) exits with [`EXIT_FAILURE`];
+//! a run that finds the database busy and may not wait exits with [`EXIT_BUSY`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,9 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit code of a job file, template or argument problem: nothing was run.
 pub const EXIT_CONFIG: i32 = 2;
+/// Exit code of `run --no-wait` (or `--wait-lock` running out) while another run holds
+/// the database: nothing was done, try again later (`EX_TEMPFAIL` of sysexits.h).
+pub const EXIT_BUSY: i32 = 75;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -32,6 +36,9 @@ pub enum Error {
     /// A failure that is fully described by its message.
     #[error("{0}")]
     Message(String),
+    /// Another run holds the database and this one was told not to wait (longer).
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl Error {
@@ -40,6 +47,7 @@ impl Error {
         match self {
             Error::Config(_) => EXIT_CONFIG,
             Error::Runtime { .. } | Error::Message(_) => EXIT_FAILURE,
+            Error::Busy(_) => EXIT_BUSY,
         }
     }
 

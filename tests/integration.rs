@@ -15,6 +15,8 @@ mod it {
     mod changelog;
     /// Job files and arguments: every config error names its file and position.
     mod config;
+    /// Runs killed at any point, terminated connections, the run lock, `runs` statuses.
+    mod crash;
     /// Derived data (aggregates, incremental tables) equals a clean load after any change.
     pub mod derived;
     /// Dialect helpers give identical numbers with and without TimescaleDB.

@@ -233,6 +233,9 @@ pub fn materialize(
         };
         Ok(Outcome { table: Table { columns, rows }, written })
     });
+    if outcome.is_ok() && kind == Materialize::Incremental {
+        crate::crashpoint::reached("materialize.committed");
+    }
     outcome.map_err(|failure| match failure {
         Failure::Sql { error, prefix } => execute::sql_error_after(name, sql, &error, prefix),
         Failure::Plain(message) => Error::Message(format!("analysis `{name}` failed: {message}")),

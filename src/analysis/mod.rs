@@ -45,6 +45,8 @@ pub struct Executed {
     pub elapsed: Duration,
     /// Rows written into the analysis's `analytics` relation (materialized tables only).
     pub written: Option<u64>,
+    /// Why it failed (its table is then empty); None when it ran.
+    pub failure: Option<String>,
 }
 
 /// The dialect the templates render for.
@@ -187,25 +189,66 @@ pub fn render_all(
 }
 
 /// Run the planned levels in turn, each level's analyses in parallel over the pool.
-/// Results come back in job order.
-///
-/// # Errors
-/// The first failing analysis (named, with the SQL it points at); later levels do not run.
-pub fn run_all(pool: &Pool, levels: Vec<Vec<Rendered>>, job: &Job) -> Result<Vec<Executed>> {
-    let mut executed = Vec::new();
+/// Results come back in job order. An analysis that fails does not stop the others:
+/// it is returned with its error in [`Executed::failure`], and the analyses that depend
+/// on it are not run (their failure says why).
+pub fn run_all(pool: &Pool, levels: Vec<Vec<Rendered>>, job: &Job) -> Vec<Executed> {
+    let mut executed: Vec<Executed> = Vec::new();
     for level in levels {
+        let failed: BTreeSet<String> = executed
+            .iter()
+            .filter(|e| e.failure.is_some())
+            .map(|e| e.analysis.name.clone())
+            .collect();
         let done: Vec<Executed> = level
             .into_par_iter()
-            .map(|r| run_one(pool, r))
-            .collect::<Result<_>>()?;
+            .map(|r| {
+                let blocked: Vec<&String> =
+                    r.depends.iter().filter(|d| failed.contains(*d)).collect();
+                if blocked.is_empty() {
+                    run_one(pool, r)
+                } else {
+                    let why = format!(
+                        "not run: it depends on {}, which failed",
+                        blocked
+                            .iter()
+                            .map(|d| format!("`{d}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    Executed::failed(r, why)
+                }
+            })
+            .collect();
         executed.extend(done);
     }
     let position = |name: &str| job.analyses.iter().position(|a| a.name == name);
     executed.sort_by_key(|e| position(&e.analysis.name));
-    Ok(executed)
+    executed
 }
 
-fn run_one(pool: &Pool, r: Rendered) -> Result<Executed> {
+impl Executed {
+    fn failed(r: Rendered, failure: String) -> Executed {
+        tracing::error!(analysis = %r.analysis.name, "{failure}");
+        Executed {
+            analysis: r.analysis,
+            sql: r.sql,
+            table: Table::default(),
+            elapsed: Duration::ZERO,
+            written: None,
+            failure: Some(failure),
+        }
+    }
+}
+
+fn run_one(pool: &Pool, r: Rendered) -> Executed {
+    match try_run_one(pool, &r) {
+        Ok(executed) => executed,
+        Err(e) => Executed::failed(r, e.to_string()),
+    }
+}
+
+fn try_run_one(pool: &Pool, r: &Rendered) -> Result<Executed> {
     let mut conn = crate::db::pool::checkout(pool)?;
     let started = Instant::now();
     let (table, written) = match r.analysis.materialize {
@@ -229,10 +272,11 @@ fn run_one(pool: &Pool, r: Rendered) -> Result<Executed> {
     let elapsed = started.elapsed();
     tracing::info!(analysis = %r.analysis.name, rows = table.rows.len(), written, ms = elapsed.as_millis() as u64, "analysis done");
     Ok(Executed {
-        analysis: r.analysis,
-        sql: r.sql,
+        analysis: r.analysis.clone(),
+        sql: r.sql.clone(),
         table,
         elapsed,
         written,
+        failure: None,
     })
 }

@@ -9,7 +9,7 @@ use crate::job;
 pub fn maintain(args: &MaintainArgs) -> Result<()> {
     let job = job::load(&args.job.job, &args.job.vars)?;
     let (pool, caps) = super::prepare_database(&job.database_url, 2)?;
-    let _lock = db::lock::acquire(&job.database_url)?;
+    let _lock = db::lock::acquire(&job.database_url, db::lock::Wait::Forever)?;
     let mut conn = crate::db::pool::checkout(&pool)?;
     let applied = db::storage::apply_settings(&mut conn, &caps, &job.storage)?;
     let mut done = crate::maintain::run(&mut conn, &caps, &job.storage, &[])?;

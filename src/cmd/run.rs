@@ -1,5 +1,5 @@
-//! `runner run`: the whole job — database ready, ingest, analyses, reports — recorded
-//! in the `runs` table.
+//! `runner run`: the whole job — database ready, ingest, change-log drain, analyses,
+//! reports — recorded in the `runs` table with the status its exit code says.
 
 use std::path::{Path, PathBuf};
 
@@ -8,17 +8,24 @@ use diesel::prelude::*;
 
 use crate::analysis::{self, Executed};
 use crate::cli::RunArgs;
-use crate::db::schema::{daily_prices, ingest_files, runs};
+use crate::db::runs::Status;
+use crate::db::schema::{daily_prices, ingest_files};
 use crate::db::{self, Capabilities, Pool};
 use crate::error::{Context, Error, Result};
 use crate::ingest::{self, IngestOptions, IngestSummary};
 use crate::job::{self, Job, OutputFormat};
-use crate::report::{self, AnalysisReport, ReportMeta};
+use crate::report::{self, publish::Staging, AnalysisReport, ReportMeta};
 
 /// What a run produced, also written as `summary.json` beside the reports.
 #[derive(Debug, serde::Serialize)]
 pub struct RunSummary {
     pub job: String,
+    /// The `runs` row of this run.
+    pub run_id: i64,
+    /// `succeeded`, or `partial` when some files or analyses failed; the `runs` row
+    /// says the same.
+    pub status: Status,
+    pub exit_code: i32,
     pub as_of: Option<NaiveDate>,
     pub backend: String,
     pub ingest: Option<IngestSummary>,
@@ -26,6 +33,8 @@ pub struct RunSummary {
     pub report_dir: PathBuf,
     /// What `[storage]` changed, the aggregate refreshes and maintenance done.
     pub storage: Vec<String>,
+    /// One line per failed file or analysis.
+    pub failures: Vec<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -36,6 +45,9 @@ pub struct AnalysisSummary {
     /// Rows written into `analytics.<name>` (materialized tables only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub written: Option<u64>,
+    /// Why it failed (or one of its charts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
@@ -50,26 +62,98 @@ pub fn run(args: &RunArgs) -> Result<()> {
         job.as_of,
         &analysis::Existing::new(),
     )?;
-    let options = IngestOptions::default();
+    let mut options = IngestOptions::default();
     // The lock comes before migrations, so two first runs at once do not race to
     // create the schema; the database must exist to hold it.
     db::pool::ensure_database(&job.database_url)?;
-    let _lock = db::lock::acquire(&job.database_url)?;
-    let (pool, caps) = super::prepare_database(&job.database_url, options.workers as u32 + 1)?;
-    let run_id = start_run(&pool, &job)?;
-    let outcome = execute(&pool, &caps, &job, args, &options);
-    finish_run(&pool, run_id, &outcome)?;
-    let summary = outcome?;
-    if let Some(ingest) = &summary.ingest {
-        if ingest.files_failed > 0 {
-            return Err(Error::Message(format!(
-                "{} file(s) failed to load (see {}); the other files and the reports are done",
-                ingest.files_failed,
-                summary.report_dir.join("summary.json").display()
-            )));
+    let lock = match db::lock::acquire(&job.database_url, wait_policy(args)) {
+        Ok(lock) => lock,
+        Err(e @ Error::Busy(_)) => {
+            record_skipped(&job, &e);
+            return Err(e);
         }
+        Err(e) => return Err(e),
+    };
+    crate::crashpoint::pause("run.locked");
+    options.stop = Some(lock.lost_flag());
+    let (pool, caps) = super::prepare_database(&job.database_url, options.workers as u32 + 1)?;
+    let run_id = {
+        let mut conn = db::pool::checkout(&pool)?;
+        let vars = serde_json::to_value(&job.vars).unwrap_or_default();
+        let id = db::runs::start(&mut conn, &job.name, &vars, job.as_of)
+            .map_err(db::db_error("recording the run"))?;
+        let abandoned =
+            db::runs::abandon_others(&mut conn, id).map_err(db::db_error("recording the run"))?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "earlier runs that died without recording their end are marked abandoned"
+            );
+        }
+        id
+    };
+    let outcome = execute(&pool, &caps, &job, args, &options, &lock, run_id);
+    let error_text = outcome.as_ref().err().map(ToString::to_string);
+    let end = match &outcome {
+        Ok(s) => db::runs::End {
+            status: s.status,
+            exit_code: s.exit_code,
+            as_of: s.as_of,
+            summary: serde_json::to_value(s).ok(),
+            error: None,
+            report_dir: s.report_dir.to_str(),
+        },
+        Err(e) => db::runs::End {
+            status: Status::Failed,
+            exit_code: e.code(),
+            as_of: None,
+            summary: None,
+            error: error_text.as_deref(),
+            report_dir: None,
+        },
+    };
+    crate::crashpoint::reached("run.before_finish");
+    let mut conn = db::pool::checkout(&pool)?;
+    db::runs::finish(&mut conn, run_id, &end).map_err(db::db_error("recording the run's end"))?;
+    let summary = outcome?;
+    if summary.status == Status::Partial {
+        return Err(Error::Message(format!(
+            "{} (see {}); everything else is done",
+            summary.failures.join("; "),
+            summary.report_dir.join("summary.json").display()
+        )));
     }
     Ok(())
+}
+
+fn wait_policy(args: &RunArgs) -> db::lock::Wait {
+    match (args.no_wait, args.wait_lock) {
+        (true, _) => db::lock::Wait::Upto(std::time::Duration::ZERO),
+        (false, Some(secs)) => db::lock::Wait::Upto(std::time::Duration::from_secs(secs)),
+        (false, None) => db::lock::Wait::Forever,
+    }
+}
+
+/// A run that did not get the lock still leaves its row (when the schema is there to
+/// hold it), so `runs` shows every attempt; not being able to is not an error.
+fn record_skipped(job: &Job, error: &Error) {
+    let recorded = db::pool::connect_one(&job.database_url).and_then(|mut conn| {
+        let vars = serde_json::to_value(&job.vars).unwrap_or_default();
+        let id = db::runs::start(&mut conn, &job.name, &vars, job.as_of)
+            .map_err(db::db_error("recording the run"))?;
+        let end = db::runs::End {
+            status: Status::Skipped,
+            exit_code: error.code(),
+            as_of: job.as_of,
+            summary: None,
+            error: Some(&error.to_string()),
+            report_dir: None,
+        };
+        db::runs::finish(&mut conn, id, &end).map_err(db::db_error("recording the run"))
+    });
+    if let Err(e) = recorded {
+        tracing::debug!("could not record the skipped run: {e}");
+    }
 }
 
 fn execute(
@@ -78,6 +162,8 @@ fn execute(
     job: &Job,
     args: &RunArgs,
     options: &IngestOptions,
+    lock: &db::lock::RunLock,
+    run_id: i64,
 ) -> Result<RunSummary> {
     let mut storage = {
         let mut conn = crate::db::pool::checkout(pool)?;
@@ -91,6 +177,7 @@ fn execute(
         crate::crashpoint::reached("run.after_ingest");
         Some(summary)
     };
+    lock.check()?;
     let mut conn = crate::db::pool::checkout(pool)?;
     // Whatever any run changed and did not carry into the aggregates yet, this run does
     // now, even when no file changed (the run that loaded them may have died).
@@ -110,6 +197,7 @@ fn execute(
             .actions,
         );
     }
+    lock.check()?;
     let as_of = match job.as_of {
         Some(d) => Some(d),
         None => latest_day(&mut conn)?,
@@ -124,23 +212,59 @@ fn execute(
         }
     }
     let levels = analysis::plan(job, &args.select, analysis::dialect(caps), as_of, &existing)?;
-    let executed = analysis::run_all(pool, levels, job)?;
+    let mut executed = analysis::run_all(pool, levels, job);
     let pruned = db::changelog::prune(&mut conn).map_err(db::db_error("pruning the change log"))?;
     tracing::debug!(
         pruned,
         "change log entries every consumer has applied were removed"
     );
-    let report_dir = job
-        .report
-        .dir
-        .join(as_of.map_or_else(|| "no-data".to_owned(), |d| d.to_string()));
-    std::fs::create_dir_all(&report_dir)
-        .with_context(|| format!("creating {}", report_dir.display()))?;
-    let rejects = ingest::rejects::write_csv(&mut conn, &report_dir.join("rejects.csv"))?;
+    lock.check()?;
+    for e in executed.iter_mut().filter(|e| e.failure.is_none()) {
+        let problems = report::chart_problems(&report_of(e));
+        if !problems.is_empty() {
+            let failure = problems.join("; ");
+            tracing::error!(analysis = %e.analysis.name, "{failure}");
+            e.failure = Some(failure);
+        }
+    }
+
+    let name = as_of.map_or_else(|| "no-data".to_owned(), |d| d.to_string());
+    let staging = Staging::new(&job.report.dir, &name, &run_id.to_string())
+        .with_context(|| format!("creating a report folder in {}", job.report.dir.display()))?;
+    let dir = staging.path();
+    let rejects = ingest::rejects::write_csv(&mut conn, &dir.join("rejects.csv"))?;
     let meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
-    write_reports(job, &meta, &executed, &report_dir)?;
+    write_reports(job, &meta, &executed, &dir)?;
+    let mut failures: Vec<String> = Vec::new();
+    if let Some(ingest) = &ingest {
+        failures.extend(
+            ingest
+                .failures
+                .iter()
+                .map(|f| format!("{}: {}", f.path, f.error)),
+        );
+    }
+    failures.extend(executed.iter().filter_map(|e| {
+        Some(format!(
+            "analysis `{}`: {}",
+            e.analysis.name,
+            e.failure.as_ref()?
+        ))
+    }));
+    let status = if failures.is_empty() {
+        Status::Succeeded
+    } else {
+        Status::Partial
+    };
     let summary = RunSummary {
         job: job.name.clone(),
+        run_id,
+        status,
+        exit_code: if failures.is_empty() {
+            crate::error::EXIT_OK
+        } else {
+            crate::error::EXIT_FAILURE
+        },
         as_of,
         backend: caps.describe(),
         ingest,
@@ -151,17 +275,33 @@ fn execute(
                 rows: e.table.rows.len(),
                 millis: e.elapsed.as_millis() as u64,
                 written: e.written,
+                failure: e.failure.clone(),
             })
             .collect(),
-        report_dir: report_dir.clone(),
+        report_dir: staging.published_path(),
         storage,
+        failures,
     };
     let json = serde_json::to_string_pretty(&summary).expect("the summary always serializes");
-    std::fs::write(report_dir.join("summary.json"), json + "\n")
-        .with_context(|| format!("writing {}", report_dir.join("summary.json").display()))?;
-    point_latest(&job.report.dir, &report_dir)?;
-    tracing::info!("reports written to {}", report_dir.display());
+    std::fs::write(dir.join("summary.json"), json + "\n")
+        .with_context(|| format!("writing {}", dir.join("summary.json").display()))?;
+    lock.check()?;
+    let published = staging
+        .publish()
+        .with_context(|| format!("publishing {}", summary.report_dir.display()))?;
+    tracing::info!("reports written to {}", published.display());
     Ok(summary)
+}
+
+fn report_of(e: &Executed) -> AnalysisReport<'_> {
+    AnalysisReport {
+        name: &e.analysis.name,
+        description: e.analysis.description.as_deref(),
+        sql: &e.sql,
+        table: &e.table,
+        charts: &e.analysis.charts,
+        failure: e.failure.as_deref(),
+    }
 }
 
 /// The newest trading day loaded: the default `as_of`.
@@ -212,25 +352,20 @@ fn report_meta(
 fn write_reports(job: &Job, meta: &ReportMeta, executed: &[Executed], dir: &Path) -> Result<()> {
     for e in executed
         .iter()
-        .filter(|e| e.analysis.outputs.contains(&OutputFormat::Csv))
+        .filter(|e| e.analysis.outputs.contains(&OutputFormat::Csv) && !e.table.columns.is_empty())
     {
         let path = dir.join(report::csv_file_name(&e.analysis.name));
         let file =
             std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
         report::write_csv(&e.table, std::io::BufWriter::new(file))
             .with_context(|| format!("writing {}", path.display()))?;
+        crate::crashpoint::reached("report.csv_written");
     }
     let in_format = |format: OutputFormat| -> Vec<AnalysisReport<'_>> {
         executed
             .iter()
             .filter(|e| e.analysis.outputs.contains(&format))
-            .map(|e| AnalysisReport {
-                name: &e.analysis.name,
-                description: e.analysis.description.as_deref(),
-                sql: &e.sql,
-                table: &e.table,
-                charts: &e.analysis.charts,
-            })
+            .map(report_of)
             .collect()
     };
     if job.report.formats.contains(&OutputFormat::Markdown) {
@@ -248,56 +383,5 @@ fn write_reports(job: &Job, meta: &ReportMeta, executed: &[Executed], dir: &Path
         std::fs::write(dir.join("report.html"), html)
             .with_context(|| format!("writing {}", dir.join("report.html").display()))?;
     }
-    Ok(())
-}
-
-/// Point `<report dir>/latest` at this run's folder (replaced atomically).
-fn point_latest(base: &Path, target: &Path) -> Result<()> {
-    let Some(name) = target.file_name() else {
-        return Ok(());
-    };
-    let latest = base.join("latest");
-    let temp = base.join(format!(".latest.{}", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(name, &temp)
-        .with_context(|| format!("linking {}", latest.display()))?;
-    #[cfg(not(unix))]
-    std::fs::write(&temp, name.to_string_lossy().as_bytes())
-        .with_context(|| format!("writing {}", latest.display()))?;
-    std::fs::rename(&temp, &latest).with_context(|| format!("linking {}", latest.display()))?;
-    Ok(())
-}
-
-fn start_run(pool: &Pool, job: &Job) -> Result<i64> {
-    let mut conn = crate::db::pool::checkout(pool)?;
-    let vars = serde_json::to_value(&job.vars).unwrap_or_default();
-    diesel::insert_into(runs::table)
-        .values((
-            runs::job.eq(&job.name),
-            runs::vars.eq(vars),
-            runs::as_of.eq(job.as_of),
-        ))
-        .returning(runs::id)
-        .get_result(&mut conn)
-        .map_err(db::db_error("recording the run"))
-}
-
-fn finish_run(pool: &Pool, id: i64, outcome: &Result<RunSummary>) -> Result<()> {
-    let mut conn = crate::db::pool::checkout(pool)?;
-    let (status, summary, error, as_of) = match outcome {
-        Ok(s) => ("succeeded", serde_json::to_value(s).ok(), None, s.as_of),
-        Err(e) => ("failed", None, Some(e.to_string()), None),
-    };
-    diesel::update(runs::table.find(id))
-        .set((
-            runs::finished_at.eq(Some(Utc::now())),
-            runs::status.eq(status),
-            runs::summary.eq(summary),
-            runs::error.eq(error),
-            runs::as_of.eq(as_of),
-        ))
-        .execute(&mut conn)
-        .map_err(db::db_error("recording the run's end"))?;
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod lock;
 pub mod migrate;
 pub mod pool;
 pub mod quote;
+pub mod runs;
 #[rustfmt::skip]
 pub mod schema;
 pub mod storage;

@@ -73,6 +73,18 @@ pub fn connect_one(database_url: &str) -> Result<PgConnection> {
     Ok(conn)
 }
 
+fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Found>(conn)
+        .is_ok_and(|f| f.n > 0)
+}
+
 /// Create the database named in `database_url` unless it exists.
 pub fn ensure_database(database_url: &str) -> Result<()> {
     match PgConnection::establish(database_url) {
@@ -102,8 +114,13 @@ pub fn ensure_database(database_url: &str) -> Result<()> {
     tracing::info!(database = %name, "creating database");
     match conn.batch_execute(&format!("CREATE DATABASE {}", quote::ident(&name))) {
         Ok(()) => Ok(()),
-        // Another process created it in the meantime: fine.
-        Err(e) if e.to_string().contains("already exists") => Ok(()),
+        // Another process created it at the same moment (the server says 42P04, or
+        // 23505 on pg_database's unique index when both inserted at once): what we
+        // wanted exists, which the catalog can tell without reading error texts.
+        Err(_) if database_exists(&mut conn, &name) => {
+            tracing::info!(database = %name, "created by a concurrent run");
+            Ok(())
+        }
         Err(e) => Err(Error::Message(format!(
             "cannot create database `{name}`: {e}"
         ))),

@@ -76,6 +76,8 @@ diesel::table! {
         vars -> Jsonb,
         summary -> Nullable<Jsonb>,
         error -> Nullable<Text>,
+        exit_code -> Nullable<Int4>,
+        report_dir -> Nullable<Text>,
     }
 }
 

@@ -99,6 +99,9 @@ pub struct IngestOptions {
     pub encoding: CopyEncoding,
     /// Files are grouped into one transaction until their sizes add up to this.
     pub batch_bytes: u64,
+    /// Raised when the run must stop (its lock was lost): batches not started yet are
+    /// left for the next run.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Input bytes per batch: about 80 k rows, a few MB of bars in memory per worker.
@@ -130,6 +133,7 @@ impl Default for IngestOptions {
             workers,
             encoding,
             batch_bytes,
+            stop: None,
         }
     }
 }
@@ -273,7 +277,23 @@ fn load_prices(
         batches
             .par_iter()
             .map(|batch| {
-                let results = ingest_batch(pool, batch, &manifest, &settings, options.encoding);
+                let stopped = options
+                    .stop
+                    .as_ref()
+                    .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst));
+                let results = if stopped {
+                    batch
+                        .iter()
+                        .map(|(file, _)| {
+                            failed(
+                                &file.path.display().to_string(),
+                                "not loaded: the run lost its lock and stopped".to_owned(),
+                            )
+                        })
+                        .collect()
+                } else {
+                    ingest_batch(pool, batch, &manifest, &settings, options.encoding)
+                };
                 for result in &results {
                     progress.advance(match result {
                         FileResult::Loaded { rows, .. } => *rows,
@@ -384,12 +404,15 @@ fn ingest_batch(
     }
     let (files, bytes): (Vec<load::PreparedFile>, Vec<u64>) = prepared.into_iter().unzip();
     match load::load_batch(&mut conn, &files, encoding) {
-        Ok((_, spans)) => results.extend(
-            files
-                .into_iter()
-                .zip(bytes)
-                .map(|(f, b)| loaded(f, b, &spans)),
-        ),
+        Ok((_, spans)) => {
+            crate::crashpoint::reached("ingest.after_commit");
+            results.extend(
+                files
+                    .into_iter()
+                    .zip(bytes)
+                    .map(|(f, b)| loaded(f, b, &spans)),
+            )
+        }
         Err(e) if files.len() == 1 => {
             results.push(failed(&files[0].entry.path, format!("loading failed: {e}")))
         }

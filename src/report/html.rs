@@ -30,6 +30,8 @@ nav.contents { border: 1px solid #d0d7de; border-radius: 6px; padding: .75rem 1r
 nav.contents ol { margin: 0; padding-left: 1.5rem; }
 .muted, .row-count, .more-rows, .no-rows, footer { color: #59636e; }
 section.analysis { border-top: 1px solid #d0d7de; padding-top: 1rem; margin-top: 2rem; }
+section.failed h2 { color: #cf222e; }
+p.failure { color: #cf222e; background: #ffebe9; padding: 0.5rem; white-space: pre-wrap; }
 .description { white-space: pre-line; }
 figure.chart { margin: 1rem 0; }
 figure.chart svg { display: block; max-width: 100%; height: auto; border: 1px solid #eaeef2; border-radius: 4px; }
@@ -66,9 +68,7 @@ pub fn render_html(
     page.push_str(&contents(analyses, &anchors));
     page.push_str("<main>\n");
     for (analysis, anchor) in analyses.iter().zip(&anchors) {
-        let section = analysis_section(analysis, anchor, max_rows)
-            .map_err(|error| error.in_analysis(analysis.name))?;
-        page.push_str(&section);
+        page.push_str(&analysis_section(analysis, anchor, max_rows));
     }
     page.push_str("</main>\n");
     page.push_str(&footer(meta));
@@ -145,13 +145,16 @@ fn contents(analyses: &[AnalysisReport], anchors: &[String]) -> String {
     format!("<nav class=\"contents\">\n<h2>{CONTENTS_HEADING}</h2>\n{list}</nav>\n")
 }
 
-fn analysis_section(
-    analysis: &AnalysisReport,
-    anchor: &str,
-    max_rows: usize,
-) -> Result<String, ReportError> {
+/// One analysis's section. A failed analysis shows its failure, and a chart that
+/// cannot be drawn shows why in its place: the rest of the report is still written.
+fn analysis_section(analysis: &AnalysisReport, anchor: &str, max_rows: usize) -> String {
+    let class = if analysis.failure.is_some() {
+        "analysis failed"
+    } else {
+        "analysis"
+    };
     let mut section = format!(
-        "<section class=\"analysis\" id=\"{}\">\n<h2>{}</h2>\n",
+        "<section class=\"{class}\" id=\"{}\">\n<h2>{}</h2>\n",
         escape(anchor),
         escape(analysis.name)
     );
@@ -161,12 +164,31 @@ fn analysis_section(
             escape(description.trim())
         ));
     }
-    for spec in analysis.charts {
-        let svg = render_chart_svg(spec, analysis.table)?;
+    if let Some(failure) = analysis.failure {
         section.push_str(&format!(
-            "<figure class=\"chart\">\n{svg}<figcaption>{}</figcaption>\n</figure>\n",
-            escape(&spec.display_title())
+            "<p class=\"failure\"><strong>Failed:</strong> {}</p>\n",
+            escape(failure)
         ));
+    }
+    let failed_query = analysis.failure.is_some() && analysis.table.columns.is_empty();
+    for spec in analysis.charts.iter().filter(|_| !failed_query) {
+        match render_chart_svg(spec, analysis.table) {
+            Ok(svg) => section.push_str(&format!(
+                "<figure class=\"chart\">\n{svg}<figcaption>{}</figcaption>\n</figure>\n",
+                escape(&spec.display_title())
+            )),
+            Err(e) => section.push_str(&format!(
+                "<p class=\"failure\">{}</p>\n",
+                escape(&e.to_string())
+            )),
+        }
+    }
+    if failed_query {
+        section.push_str(&format!(
+            "<details class=\"sql\">\n<summary>SQL</summary>\n<pre><code>{}</code></pre>\n</details>\n</section>\n",
+            escape(analysis.sql.trim_end())
+        ));
+        return section;
     }
     let preview = TablePreview::new(analysis.table, max_rows);
     section.push_str(&format!(
@@ -186,7 +208,7 @@ fn analysis_section(
         escape(analysis.sql.trim_end())
     ));
     section.push_str("</section>\n");
-    Ok(section)
+    section
 }
 
 fn table(preview: &TablePreview) -> String {
@@ -312,6 +334,7 @@ mod tests {
             sql: "SELECT * FROM prices WHERE close < 10 AND symbol <> 'X'",
             table,
             charts,
+            failure: None,
         }];
         render_html(&meta(), &analyses, max_rows).expect("renders")
     }
@@ -377,21 +400,53 @@ mod tests {
     }
 
     #[test]
-    fn chart_errors_name_the_analysis() {
+    fn a_chart_that_cannot_be_drawn_is_marked_and_the_rest_is_written() {
+        let charts = [
+            chart(ChartKind::Line, "date", "volume"),
+            chart(ChartKind::Line, "date", "close"),
+        ];
         let analyses = [AnalysisReport {
             name: "prices",
             description: None,
             sql: "SELECT 1",
             table: &prices(),
-            charts: &[chart(ChartKind::Line, "date", "volume")],
+            charts: &charts,
+            failure: Some("chart \"volume <by> date\": column \"volume\" is not in the result"),
         }];
-        let error = render_html(&meta(), &analyses, 10).expect_err("no volume column");
+        let html = render_html(&meta(), &analyses, 10).unwrap();
         assert!(
-            error
-                .to_string()
-                .starts_with("analysis \"prices\": chart \"volume <by> date\": column \"volume\""),
-            "{error}"
+            html.contains("<section class=\"analysis failed\" id=\"prices\">"),
+            "{html}"
         );
+        assert_eq!(html.matches("<p class=\"failure\">").count(), 2, "{html}");
+        assert_eq!(
+            html.matches("<figure class=\"chart\">").count(),
+            1,
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>AAPL</td>") || html.contains("AAPL"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_failed_query_shows_its_failure_and_sql_only() {
+        let analyses = [AnalysisReport {
+            name: "broken",
+            description: None,
+            sql: "SELECT nope",
+            table: &Table::default(),
+            charts: &[],
+            failure: Some("column \"nope\" does not exist"),
+        }];
+        let html = render_html(&meta(), &analyses, 10).unwrap();
+        assert!(html.contains("<p class=\"failure\"><strong>Failed:</strong> column &quot;nope&quot; does not exist</p>"), "{html}");
+        assert!(
+            html.contains("<pre><code>SELECT nope</code></pre>"),
+            "{html}"
+        );
+        assert!(!html.contains("<table"), "{html}");
     }
 
     #[test]

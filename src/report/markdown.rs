@@ -83,6 +83,13 @@ fn write_analysis(document: &mut Document, analysis: &AnalysisReport, max_rows: 
     if let Some(description) = analysis.description.filter(|d| !d.trim().is_empty()) {
         document.block(description.trim());
     }
+    if let Some(failure) = analysis.failure {
+        document.block(format!("> **Failed:** {}", failure.replace('\n', "\n> ")));
+        if analysis.table.columns.is_empty() {
+            write_sql(document, analysis.sql);
+            return;
+        }
+    }
     let preview = TablePreview::new(analysis.table, max_rows);
     document.block(row_count_sentence(
         analysis.table.rows.len(),
@@ -256,6 +263,7 @@ mod tests {
             sql,
             table,
             charts: &[] as &[ChartSpec],
+            failure: None,
         }
     }
 

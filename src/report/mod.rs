@@ -16,6 +16,7 @@ mod csv;
 mod format;
 mod html;
 mod markdown;
+pub mod publish;
 
 use std::collections::HashSet;
 
@@ -41,6 +42,8 @@ pub struct AnalysisReport<'a> {
     pub sql: &'a str,
     pub table: &'a Table,
     pub charts: &'a [ChartSpec],
+    /// Why the analysis failed: its section says so instead of showing a result.
+    pub failure: Option<&'a str>,
 }
 
 /// Facts for the report header.
@@ -59,6 +62,17 @@ pub struct ReportMeta {
     /// Distinct symbols in the market data, if known.
     pub symbols: Option<i64>,
     pub notes: Vec<String>,
+}
+
+/// The problems of `analysis`'s charts (each chart that cannot be drawn from its
+/// result, with why): a run reports them as the analysis's failure.
+pub fn chart_problems(analysis: &AnalysisReport) -> Vec<String> {
+    analysis
+        .charts
+        .iter()
+        .filter_map(|spec| render_chart_svg(spec, analysis.table).err())
+        .map(|e| e.to_string())
+        .collect()
 }
 
 /// Why a report or chart could not be produced. Messages name the analysis, chart and
@@ -87,21 +101,6 @@ pub enum ReportError {
     /// The plotting library failed; not expected with the in-memory SVG backend.
     #[error("chart \"{chart}\": drawing failed: {message}")]
     Drawing { chart: String, message: String },
-    /// Any of the above, while rendering the named analysis.
-    #[error("analysis \"{analysis}\": {error}")]
-    InAnalysis {
-        analysis: String,
-        error: Box<ReportError>,
-    },
-}
-
-impl ReportError {
-    fn in_analysis(self, analysis: &str) -> Self {
-        Self::InAnalysis {
-            analysis: analysis.to_owned(),
-            error: Box::new(self),
-        }
-    }
 }
 
 /// The file name the documents use when they refer to an analysis's CSV export, e.g. for
@@ -206,15 +205,14 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_analysis_and_chart() {
+    fn errors_name_the_chart() {
         let error = ReportError::InvalidChart {
             chart: "Close".into(),
             reason: "column \"clse\" is not in the result".into(),
-        }
-        .in_analysis("prices");
+        };
         assert_eq!(
             error.to_string(),
-            "analysis \"prices\": chart \"Close\": column \"clse\" is not in the result"
+            "chart \"Close\": column \"clse\" is not in the result"
         );
     }
 }

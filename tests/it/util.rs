@@ -140,15 +140,25 @@ impl Project {
 
     /// `runner ARGS` in this project, against `db`.
     pub fn runner(&self, db: Option<&TestDb>, args: &[&str]) -> Run {
+        Run(self
+            .command(db, args)
+            .output()
+            .expect("run the runner binary"))
+    }
+
+    /// The `runner ARGS` command, to add environment or spawn it.
+    pub fn command(&self, db: Option<&TestDb>, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_runner"));
         cmd.current_dir(self.dir.path())
             .args(args)
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .env_remove("RUNNER_CRASH_AT")
+            .env_remove("RUNNER_PAUSE_AT");
         match db {
             Some(db) => cmd.env("DATABASE_URL", &db.url),
             None => cmd.env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
         };
-        Run(cmd.output().expect("run the runner binary"))
+        cmd
     }
 }
 

@@ -69,6 +69,8 @@ pub fn drain(
     if pending.is_empty() {
         return Ok(Drained::UpToDate);
     }
+    crate::crashpoint::pause("aggregates.pending");
+    crate::crashpoint::reached("aggregates.pending");
     if caps.has_timescale() {
         // A continuous aggregate refresh cannot run inside a transaction, so the
         // watermark follows it; a kill in between only repeats the refresh.

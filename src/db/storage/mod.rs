@@ -240,6 +240,7 @@ pub fn drain_aggregates(
                 )
             }
         };
+        crate::crashpoint::reached("aggregates.drained");
         let line = format!("{line} in {:.2}s", started.elapsed().as_secs_f64());
         tracing::info!("{line}");
         done.push(line);
