@@ -17,6 +17,7 @@ pub mod job;
 pub mod maintain;
 pub mod progress;
 pub mod report;
+pub mod stream;
 pub mod table;
 
 use cli::{Cli, Command};
@@ -37,5 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::History(args) => cmd::history::history(&args),
         Command::Maintain(args) => cmd::maintain::maintain(&args),
         Command::Explain(args) => cmd::explain::explain(&args),
+        Command::Stream(args) => cmd::stream::stream(&args),
+        Command::Replay(args) => cmd::replay::replay(&args),
     }
 }

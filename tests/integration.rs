@@ -39,4 +39,6 @@ mod it {
     mod ops;
     /// `[storage]` applied idempotently; OHLCV aggregates on both backends.
     mod storage;
+    /// Real-time feeds through NATS JetStream: exactly once across kills, rollups.
+    mod stream;
 }

@@ -12,6 +12,7 @@ pub fn migrate(args: &DbArgs) -> Result<()> {
     let caps = db::capabilities::detect(&mut conn, true)?;
     let applied = db::migrate::run_pending(&mut conn)?;
     db::storage::apply(&mut conn, &caps)?;
+    crate::stream::storage::apply(&mut conn, &caps)?;
     if applied.is_empty() {
         println!("{}: schema up to date", db::url::redact(&url));
     } else {

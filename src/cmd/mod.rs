@@ -8,7 +8,9 @@ pub mod history;
 pub mod maintain;
 pub mod migrate;
 pub mod render;
+pub mod replay;
 pub mod run;
+pub mod stream;
 
 use chrono::NaiveDate;
 use diesel::PgConnection;
@@ -38,6 +40,7 @@ pub fn prepare_existing_database(
         tracing::info!(migrations = ?applied, "applied migrations");
     }
     db::storage::apply(&mut conn, &caps)?;
+    crate::stream::storage::apply(&mut conn, &caps)?;
     tracing::info!(database = %db::url::redact(database_url), backend = %caps.describe(), "database ready");
     Ok((pool, caps))
 }

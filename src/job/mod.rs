@@ -6,6 +6,7 @@
 
 pub mod database;
 pub mod datatest;
+pub mod feed;
 mod plan;
 pub mod rules;
 pub mod spec;

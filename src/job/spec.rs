@@ -35,6 +35,9 @@ pub struct JobSpec {
     /// Data tests (`[[test]]`), see `job::datatest`.
     #[serde(default)]
     pub test: Vec<super::datatest::TestSpec>,
+    /// Real-time feeds (`runner stream`); see `job::feed`.
+    #[serde(default)]
+    pub feed: Vec<super::feed::FeedSpec>,
 }
 
 #[derive(Debug, Deserialize)]

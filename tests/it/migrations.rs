@@ -75,8 +75,10 @@ fn timescale_path_makes_daily_prices_a_hypertable() {
         return;
     }
     assert_eq!(
-        db.lines("SELECT hypertable_name::text FROM timescaledb_information.hypertables"),
-        ["daily_prices"]
+        db.lines(
+            "SELECT hypertable_name::text FROM timescaledb_information.hypertables ORDER BY 1"
+        ),
+        ["daily_prices", "intraday_bars"]
     );
     assert_eq!(
         db.scalar("SELECT time_interval::text FROM timescaledb_information.dimensions WHERE hypertable_name = 'daily_prices'"),

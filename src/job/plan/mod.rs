@@ -50,6 +50,8 @@ pub struct Job {
     pub storage: crate::db::storage::StorageSettings,
     /// `[[test]]` sections, checked.
     pub tests: Vec<super::datatest::DataTest>,
+    /// `[[feed]]`, checked (`runner stream`, `runner replay`).
+    pub feeds: Vec<super::feed::Feed>,
 }
 
 /// Read, parse and check the job at `path` with `--var` overrides applied.
@@ -150,6 +152,7 @@ impl Planner<'_> {
             Location::from_offset(self.path, self.source, span.start, span.len())
         });
         self.problems.0.extend(problems);
+        let feeds = super::feed::plan(&spec.feed, self.path, self.source, &mut self.problems);
         let name = spec.name.get_ref().trim().to_owned();
         if !is_identifier(&name) {
             self.problem_at(
@@ -173,6 +176,7 @@ impl Planner<'_> {
             report,
             storage,
             tests,
+            feeds,
         })
     }
 

@@ -1,0 +1,80 @@
+//! `runner stream JOB`: consume the job's feed until SIGTERM/SIGINT (or, with
+//! `--until-drained`, until nothing is left); `--status` shows lag and offsets instead.
+
+use crate::cli::StreamArgs;
+use crate::error::{Diagnostic, Error, Result};
+use crate::job::feed::Feed;
+use crate::job::Job;
+use crate::stream::{broker, consumer, status};
+
+pub fn stream(args: &StreamArgs) -> Result<()> {
+    let job = crate::job::load(&args.job.job, &args.job.vars)?;
+    let feed = pick_feed(&job, args.feed.as_deref())?;
+    let (pool, caps) = super::prepare_database(&job.database_url, 1)?;
+    let mut conn = crate::db::pool::checkout(&pool)?;
+    if args.status {
+        let status = feed_status(&feed, &mut conn)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&status).unwrap_or_default());
+        } else {
+            print!("{}", status.text());
+        }
+        return Ok(());
+    }
+    let counters = consumer::run(
+        &feed,
+        conn,
+        &caps,
+        consumer::Options {
+            until_drained: args.until_drained,
+        },
+    )?;
+    println!("{}", serde_json::to_string(&counters).unwrap_or_default());
+    Ok(())
+}
+
+fn feed_status(feed: &Feed, conn: &mut diesel::PgConnection) -> Result<status::Status> {
+    let applied =
+        status::applied(conn, feed).map_err(crate::db::db_error("reading stream offsets"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Message(format!("cannot start the async runtime: {e}")))?;
+    let broker = runtime.block_on(async {
+        let (_client, js) = broker::connect(feed).await?;
+        broker::state(&js, feed).await
+    })?;
+    Ok(status::Status {
+        feed: feed.name.clone(),
+        stream: feed.stream.clone(),
+        consumer: feed.consumer.clone(),
+        broker,
+        database: applied,
+    })
+}
+
+/// The feed named `wanted`, or the job's only one.
+pub fn pick_feed(job: &Job, wanted: Option<&str>) -> Result<Feed> {
+    let names: Vec<&str> = job.feeds.iter().map(|f| f.name.as_str()).collect();
+    let found = match wanted {
+        Some(name) => job.feeds.iter().find(|f| f.name == name),
+        None if job.feeds.len() == 1 => job.feeds.first(),
+        None => None,
+    };
+    found.cloned().ok_or_else(|| {
+        let message = match (wanted, names.is_empty()) {
+            (_, true) => format!("job `{}` has no [[feed]]", job.name),
+            (Some(name), false) => format!(
+                "no feed `{name}` in job `{}` (it has {})",
+                job.name,
+                names.join(", ")
+            ),
+            (None, false) => format!(
+                "job `{}` has several feeds ({}): pick one with --feed",
+                job.name,
+                names.join(", ")
+            ),
+        };
+        Error::config(Diagnostic::new(message).key("--feed"))
+    })
+}

@@ -1,0 +1,267 @@
+//! `runner stream`: pull a feed's messages, batch them by size or time, write each
+//! batch in one transaction, then acknowledge it.
+//!
+//! The order is what makes the effect exactly once: decode → one transaction (bars,
+//! flags, rejects, change log, offset) → dead-letter publish → ack. A process killed
+//! before the commit leaves nothing and the messages come back after `ack_wait`; one
+//! killed after it leaves rows that the redelivered messages rewrite to the same values
+//! (the upsert on `(symbol, ts)` keeps the row of the newest stream sequence).
+//!
+//! Only this command (and `replay`) runs tokio: the database work of a batch runs on
+//! the blocking pool with the process's one connection, so the runtime keeps pulling
+//! messages (the client prefetches the next batch) while a batch is being written.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+
+use super::broker::{self, nats_error};
+use super::payload::Decoder;
+use super::status::{Counters, Reporter};
+use super::storage::{self, Rollup};
+use super::write::{self, Batch, Good, Poison};
+use crate::db::pool::PooledConn;
+use crate::db::Capabilities;
+use crate::error::{Error, Result};
+use crate::job::feed::Feed;
+
+/// How long to wait for a first message before checking whether the feed is drained.
+const IDLE_CHECK: Duration = Duration::from_millis(300);
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Exit once nothing is pending or unacknowledged on the consumer (tests, backfills).
+    pub until_drained: bool,
+}
+
+/// Consume `feed` until a signal (or, with `until_drained`, until it is drained).
+pub fn run(
+    feed: &Feed,
+    conn: PooledConn,
+    caps: &Capabilities,
+    options: Options,
+) -> Result<Counters> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Message(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(consume(feed.clone(), conn, caps.clone(), options))
+}
+
+async fn consume(
+    feed: Feed,
+    mut conn: PooledConn,
+    caps: Capabilities,
+    options: Options,
+) -> Result<Counters> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_notify = Arc::new(tokio::sync::Notify::new());
+    spawn_signal_handler(stop.clone(), stop_notify.clone())?;
+
+    write::prepare(&mut conn).map_err(crate::db::db_error("preparing the stream connection"))?;
+    let (client, js) = broker::connect(&feed).await?;
+    let stream = broker::ensure_stream(&js, &feed).await?;
+    let mut consumer = broker::ensure_consumer(&stream, &feed).await?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(feed.batch_size)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|e| nats_error("pulling messages")(Box::new(e)))?;
+
+    let decoder = Decoder {
+        format: feed.format,
+        symbol_from: feed.symbol_from,
+        rules: feed.rules.clone(),
+    };
+    let rollups: Vec<Rollup> = feed
+        .refresh
+        .iter()
+        .filter_map(|r| Rollup::named(r))
+        .collect();
+    let mut counters = Counters::new(&feed);
+    let reporter = Reporter::new(&feed.name);
+    let mut conn = Some(conn);
+    tracing::info!(feed = %feed.name, stream = %feed.stream, consumer = %feed.consumer, "consuming");
+
+    'outer: while !stop.load(Ordering::SeqCst) {
+        // The first message of a batch: wait for it, a signal, or an idle check.
+        let first = tokio::select! {
+            m = messages.next() => m,
+            _ = stop_notify.notified() => break 'outer,
+            _ = tokio::time::sleep(IDLE_CHECK) => {
+                reporter.idle(&counters);
+                if options.until_drained {
+                    let info = consumer.info().await.map_err(|e| nats_error("reading the consumer")(Box::new(e)))?;
+                    if info.num_pending == 0 && info.num_ack_pending == 0 {
+                        counters.stopped_by = "drained";
+                        break 'outer;
+                    }
+                }
+                continue;
+            }
+        };
+        let mut batch_msgs = Vec::with_capacity(feed.batch_size);
+        match first {
+            None => break,
+            Some(Ok(m)) => batch_msgs.push(m),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "pulling messages");
+                continue;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + feed.max_batch_delay;
+        while batch_msgs.len() < feed.batch_size {
+            match tokio::time::timeout_at(deadline, messages.next()).await {
+                Ok(Some(Ok(m))) => batch_msgs.push(m),
+                Ok(Some(Err(e))) => tracing::warn!(error = %e, "pulling messages"),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        crate::crashpoint::reached("stream.batch_received");
+
+        // Decode.
+        let mut batch = Batch::default();
+        let mut published = Vec::with_capacity(batch_msgs.len());
+        for m in &batch_msgs {
+            let info = m
+                .info()
+                .map_err(|e| nats_error("reading a message's metadata")(e))?;
+            let seq = info.stream_sequence;
+            published.push(info.published.unix_timestamp_nanos());
+            if info.delivered > 1 {
+                counters.redelivered += 1;
+            }
+            counters.lag = info.pending;
+            match decoder.decode(m.subject.as_str(), &m.payload) {
+                Ok((bar, flags)) => batch.good.push(Good { seq, bar, flags }),
+                Err(rejected) => batch.poison.push(Poison {
+                    seq,
+                    subject: m.subject.to_string(),
+                    reason: rejected.reason,
+                    payload: String::from_utf8_lossy(&m.payload).into_owned(),
+                }),
+            }
+        }
+
+        // One transaction on the blocking pool; the runtime keeps receiving meanwhile.
+        let mut c = conn
+            .take()
+            .expect("the connection is returned after every batch");
+        let (consumer_name, stream_name) = (feed.consumer.clone(), feed.stream.clone());
+        let (c, batch, result) = tokio::task::spawn_blocking(move || {
+            let r = write::write_batch(&mut c, &consumer_name, &stream_name, &batch);
+            (c, batch, r)
+        })
+        .await
+        .map_err(|e| Error::Message(format!("the batch writer panicked: {e}")))?;
+        conn = Some(c);
+        let written = result.map_err(crate::db::db_error("writing a stream batch"))?;
+        let committed_at = now_nanos();
+        crate::crashpoint::reached("stream.after_commit");
+
+        for p in &batch.poison {
+            publish_dead_letter(&client, &feed, p).await?;
+        }
+        let half = batch_msgs.len() / 2;
+        for (i, m) in batch_msgs.iter().enumerate() {
+            if i == half {
+                crate::crashpoint::reached("stream.mid_ack");
+            }
+            m.ack()
+                .await
+                .map_err(|e| nats_error("acknowledging a message")(e))?;
+        }
+        counters.acked += batch_msgs.len() as u64;
+
+        // Plain PostgreSQL: the rollups follow the change log right away.
+        let mut c = conn
+            .take()
+            .expect("the connection is returned after every batch");
+        let caps2 = caps.clone();
+        let rollups2 = rollups.clone();
+        let (c, drained) = tokio::task::spawn_blocking(move || {
+            let r: Result<()> = rollups2
+                .iter()
+                .try_for_each(|r| storage::drain(&mut c, &caps2, *r).map(|_| ()));
+            (c, r)
+        })
+        .await
+        .map_err(|e| Error::Message(format!("the rollup refresh panicked: {e}")))?;
+        conn = Some(c);
+        drained?;
+        let visible_at = now_nanos();
+
+        counters.record_batch(
+            &written,
+            batch_msgs.len(),
+            &published,
+            committed_at,
+            visible_at,
+            &batch,
+        );
+        reporter.batch(&counters);
+    }
+
+    // Messages the client prefetched but no batch took are not acknowledged: the
+    // server hands them to another process (or the next run) after `ack_wait`.
+    if stop.load(Ordering::SeqCst) {
+        counters.stopped_by = "signal";
+    }
+    drop(messages);
+    client
+        .flush()
+        .await
+        .map_err(|e| nats_error("flushing acknowledgements")(Box::new(e)))?;
+    reporter.finish(&counters);
+    Ok(counters.finish())
+}
+
+async fn publish_dead_letter(client: &async_nats::Client, feed: &Feed, p: &Poison) -> Result<()> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", format!("{}-{}", feed.stream, p.seq).as_str());
+    headers.insert("Runner-Subject", p.subject.as_str());
+    headers.insert("Runner-Seq", p.seq.to_string().as_str());
+    headers.insert(
+        "Runner-Reason",
+        p.reason.replace(['\r', '\n'], " ").as_str(),
+    );
+    client
+        .publish_with_headers(
+            feed.dead_letter_subject.clone(),
+            headers,
+            p.payload.clone().into(),
+        )
+        .await
+        .map_err(|e| nats_error("publishing to the dead-letter subject")(Box::new(e)))
+}
+
+fn now_nanos() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// SIGTERM and SIGINT set `stop`: the batch in flight finishes and is acknowledged.
+fn spawn_signal_handler(stop: Arc<AtomicBool>, notify: Arc<tokio::sync::Notify>) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Error::Message(format!("cannot watch SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Error::Message(format!("cannot watch SIGINT: {e}")))?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: finishing the batch in flight");
+        stop.store(true, Ordering::SeqCst);
+        notify.notify_waiters();
+    });
+    Ok(())
+}

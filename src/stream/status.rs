@@ -1,0 +1,273 @@
+//! What a stream process reports: live progress (a spinner on a terminal, a log line
+//! with rates and lag every few seconds under a supervisor), the counters printed as
+//! JSON on exit, and `runner stream --status`.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::broker::ConsumerState;
+use super::write::{Batch, Written};
+use crate::job::feed::Feed;
+
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(samples: &mut [f32]) -> Percentiles {
+        if samples.is_empty() {
+            return Percentiles::default();
+        }
+        samples.sort_by(f32::total_cmp);
+        let at = |q: f64| {
+            let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+            f64::from(samples[i])
+        };
+        Percentiles {
+            count: samples.len(),
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+/// Counters of one process, printed as JSON on exit.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Counters {
+    pub feed: String,
+    pub stream: String,
+    pub consumer: String,
+    pub messages: u64,
+    pub batches: u64,
+    /// Distinct bars written (inserted, updated or rewritten unchanged).
+    pub bars: u64,
+    pub rejected: u64,
+    pub flagged: u64,
+    pub acked: u64,
+    /// Messages this process received more than once (after a crash or a timeout).
+    pub redelivered: u64,
+    pub last_seq: u64,
+    /// Messages not yet delivered, as of the last message received.
+    pub lag: u64,
+    pub elapsed_s: f64,
+    pub messages_per_s: f64,
+    /// From the broker storing a message to its batch's commit.
+    pub latency_committed_ms: Percentiles,
+    /// … to it being in the rollups (plain PostgreSQL: after their refresh; with
+    /// TimescaleDB's real-time aggregates, the commit).
+    pub latency_visible_ms: Percentiles,
+    pub stopped_by: &'static str,
+    #[serde(skip)]
+    started: Instant,
+    #[serde(skip)]
+    committed: Vec<f32>,
+    #[serde(skip)]
+    visible: Vec<f32>,
+}
+
+impl Counters {
+    pub fn new(feed: &Feed) -> Self {
+        Counters {
+            feed: feed.name.clone(),
+            stream: feed.stream.clone(),
+            consumer: feed.consumer.clone(),
+            messages: 0,
+            batches: 0,
+            bars: 0,
+            rejected: 0,
+            flagged: 0,
+            acked: 0,
+            redelivered: 0,
+            last_seq: 0,
+            lag: 0,
+            elapsed_s: 0.0,
+            messages_per_s: 0.0,
+            latency_committed_ms: Percentiles::default(),
+            latency_visible_ms: Percentiles::default(),
+            stopped_by: "end of feed",
+            started: Instant::now(),
+            committed: Vec::new(),
+            visible: Vec::new(),
+        }
+    }
+
+    pub fn record_batch(
+        &mut self,
+        written: &Written,
+        messages: usize,
+        published_ns: &[i128],
+        committed_ns: i128,
+        visible_ns: i128,
+        batch: &Batch,
+    ) {
+        self.messages += messages as u64;
+        self.batches += 1;
+        self.bars += written.bars as u64;
+        self.rejected += written.rejected as u64;
+        self.flagged += written.flagged as u64;
+        let max_seq = batch
+            .good
+            .iter()
+            .map(|g| g.seq)
+            .chain(batch.poison.iter().map(|p| p.seq))
+            .max()
+            .unwrap_or(0);
+        self.last_seq = self.last_seq.max(max_seq);
+        for &p in published_ns {
+            self.committed
+                .push(((committed_ns - p) as f64 / 1e6) as f32);
+            self.visible.push(((visible_ns - p) as f64 / 1e6) as f32);
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
+    }
+
+    pub fn finish(mut self) -> Self {
+        self.elapsed_s = (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        self.messages_per_s = self.rate().round();
+        self.latency_committed_ms = Percentiles::of(&mut self.committed);
+        self.latency_visible_ms = Percentiles::of(&mut self.visible);
+        self
+    }
+}
+
+/// Live progress: a spinner on a terminal, log lines otherwise.
+pub struct Reporter {
+    bar: Option<ProgressBar>,
+    name: String,
+    last_log: Mutex<Instant>,
+}
+
+impl Reporter {
+    pub fn new(name: &str) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix} · {msg} · {elapsed_precise}")
+                    .expect("the template is valid"),
+            );
+            bar.set_prefix(format!("stream {name}"));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Reporter {
+            bar,
+            name: name.to_owned(),
+            last_log: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn line(c: &Counters) -> String {
+        format!(
+            "{} messages ({:.0}/s), {} bars, {} rejected, lag {}, last seq {}",
+            c.messages,
+            c.rate(),
+            c.bars,
+            c.rejected,
+            c.lag,
+            c.last_seq
+        )
+    }
+
+    pub fn batch(&self, c: &Counters) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(Self::line(c));
+            return;
+        }
+        let mut last = self.last_log.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() >= LOG_EVERY {
+            *last = Instant::now();
+            tracing::info!("stream {}: {}", self.name, Self::line(c));
+        }
+    }
+
+    pub fn idle(&self, c: &Counters) {
+        self.batch(c);
+    }
+
+    pub fn finish(&self, c: &Counters) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        tracing::info!(
+            "stream {} stopped ({}): {}",
+            self.name,
+            c.stopped_by,
+            Self::line(c)
+        );
+    }
+}
+
+/// What the database holds for a feed.
+#[derive(Debug, Clone, Default, serde::Serialize, QueryableByName)]
+pub struct Applied {
+    /// Highest stream sequence committed by the consumer (0: none yet).
+    #[diesel(sql_type = BigInt)]
+    pub last_applied_seq: i64,
+    /// Messages applied in all (redeliveries included).
+    #[diesel(sql_type = BigInt)]
+    pub messages_applied: i64,
+    #[diesel(sql_type = BigInt)]
+    pub rejects: i64,
+}
+
+pub fn applied(conn: &mut PgConnection, feed: &Feed) -> QueryResult<Applied> {
+    diesel::sql_query(
+        "SELECT coalesce((SELECT last_seq FROM stream_offsets WHERE consumer = $1 AND stream = $2), 0) AS last_applied_seq, \
+         coalesce((SELECT messages FROM stream_offsets WHERE consumer = $1 AND stream = $2), 0) AS messages_applied, \
+         (SELECT count(*) FROM stream_rejects WHERE stream = $2) AS rejects",
+    )
+    .bind::<Text, _>(&feed.consumer)
+    .bind::<Text, _>(&feed.stream)
+    .get_result(conn)
+}
+
+/// `runner stream --status`: one feed's broker and database state.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub feed: String,
+    pub stream: String,
+    pub consumer: String,
+    /// `None` when the stream or consumer does not exist yet.
+    pub broker: Option<ConsumerState>,
+    pub database: Applied,
+}
+
+impl Status {
+    /// Aligned `key: value` lines.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "feed:              {}\nstream:            {}\nconsumer:          {}\n",
+            self.feed, self.stream, self.consumer
+        );
+        match &self.broker {
+            None => out.push_str("broker:            stream or consumer not created yet\n"),
+            Some(b) => out.push_str(&format!(
+                "stream messages:   {} (last seq {})\nlag (num_pending): {}\nack pending:       {}\nredelivered:       {}\nwaiting pulls:     {}\nack floor seq:     {}\n",
+                b.stream_messages, b.stream_last_seq, b.num_pending, b.num_ack_pending, b.num_redelivered, b.num_waiting, b.ack_floor_seq
+            )),
+        }
+        out.push_str(&format!(
+            "last applied seq:  {}\nmessages applied:  {}\nrejects:           {}\n",
+            self.database.last_applied_seq, self.database.messages_applied, self.database.rejects
+        ));
+        out
+    }
+}

@@ -1,0 +1,257 @@
+//! Where streamed bars live and how their rollups stay current, on either backend.
+//!
+//! With TimescaleDB, `intraday_bars` is a hypertable with one-day chunks (a full market
+//! of 1-minute bars is ~3 M rows a day, so a day's chunk and its index stay in memory
+//! while being filled), compressed by symbol after a week; `intraday_hourly` and
+//! `intraday_daily` are continuous aggregates with real-time aggregation on
+//! (`materialized_only = false`), so a bar committed a moment ago is already in them,
+//! and refresh policies materialize what has settled.
+//!
+//! On plain PostgreSQL the two rollups are tables with a `(symbol, bucket)` key that
+//! runner maintains: each is a consumer of the change log (`db::changelog`), and
+//! [`drain`] recomputes the logged buckets of the logged symbols in the transaction
+//! that moves its watermark, right after every stream batch commits.
+//!
+//! Both give the same columns and, bucket for bucket, the same rows: `symbol`,
+//! `bucket` (UTC hour or day), `open` (of the first bar), `high`, `low`, `close` (of the
+//! last bar), `volume` (sum, numeric) and `bars` (how many 1-minute bars).
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
+
+use crate::db::changelog::{self, Source, Span};
+use crate::db::{db_error, Capabilities};
+use crate::error::Result;
+
+/// Chunk interval of the `intraday_bars` hypertable.
+pub const CHUNK_INTERVAL: &str = "1 day";
+/// Compress chunks of `intraday_bars` older than this.
+pub const COMPRESS_AFTER: &str = "7 days";
+
+/// One rollup of `intraday_bars`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollup {
+    pub relation: &'static str,
+    /// `date_trunc` unit and `time_bucket` width.
+    unit: &'static str,
+    width: &'static str,
+    /// Refresh policy of the continuous aggregate.
+    start_offset: &'static str,
+    end_offset: &'static str,
+    schedule: &'static str,
+}
+
+pub const ROLLUPS: [Rollup; 2] = [
+    Rollup {
+        relation: "intraday_hourly",
+        unit: "hour",
+        width: "1 hour",
+        start_offset: "3 days",
+        end_offset: "1 hour",
+        schedule: "15 minutes",
+    },
+    Rollup {
+        relation: "intraday_daily",
+        unit: "day",
+        width: "1 day",
+        start_offset: "7 days",
+        end_offset: "1 day",
+        schedule: "1 hour",
+    },
+];
+
+impl Rollup {
+    pub fn named(name: &str) -> Option<Rollup> {
+        ROLLUPS.into_iter().find(|r| r.relation == name)
+    }
+
+    /// Its name in `change_log_consumers`.
+    pub fn consumer(self) -> String {
+        format!("rollup:{}", self.relation)
+    }
+
+    fn plain_bucket(self, column: &str) -> String {
+        format!("date_trunc('{}', {column}, 'UTC')", self.unit)
+    }
+
+    /// Columns after `symbol, bucket`, from `intraday_bars` rows.
+    fn plain_measures() -> &'static str {
+        "(array_agg(open ORDER BY ts))[1] AS open, max(high) AS high, min(low) AS low, \
+         (array_agg(close ORDER BY ts DESC))[1] AS close, sum(volume) AS volume, count(*) AS bars"
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn count(conn: &mut PgConnection, sql: &str, what: &str) -> Result<i64> {
+    let c: Count = diesel::sql_query(sql)
+        .get_result(conn)
+        .map_err(db_error(what.to_owned()))?;
+    Ok(c.n)
+}
+
+/// Lay out `intraday_bars` and its rollups for this server; idempotent (every
+/// database command runs it after migrations).
+pub fn apply(conn: &mut PgConnection, caps: &Capabilities) -> Result<()> {
+    if caps.has_timescale() {
+        apply_timescale(conn)
+    } else {
+        apply_plain(conn)
+    }
+}
+
+fn apply_plain(conn: &mut PgConnection) -> Result<()> {
+    for r in ROLLUPS {
+        conn.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (symbol text NOT NULL, bucket timestamptz NOT NULL, \
+             open double precision, high double precision, low double precision, \
+             close double precision, volume numeric, bars bigint NOT NULL, \
+             PRIMARY KEY (symbol, bucket))",
+            r.relation
+        ))
+        .map_err(db_error(format!("creating {}", r.relation)))?;
+    }
+    Ok(())
+}
+
+fn apply_timescale(conn: &mut PgConnection) -> Result<()> {
+    let hyper = count(
+        conn,
+        "SELECT count(*) AS n FROM timescaledb_information.hypertables \
+         WHERE hypertable_schema = current_schema() AND hypertable_name = 'intraday_bars'",
+        "reading hypertables",
+    )?;
+    if hyper == 0 {
+        // The (symbol, ts) key is the only index per-symbol range reads need.
+        conn.batch_execute(&format!(
+            "SELECT create_hypertable('intraday_bars', by_range('ts', INTERVAL '{CHUNK_INTERVAL}'), \
+             create_default_indexes => false, if_not_exists => true, migrate_data => true); \
+             ALTER TABLE intraday_bars SET (timescaledb.compress, \
+             timescaledb.compress_segmentby = 'symbol', timescaledb.compress_orderby = 'ts DESC'); \
+             SELECT add_compression_policy('intraday_bars', compress_after => INTERVAL '{COMPRESS_AFTER}', \
+             if_not_exists => true)"
+        ))
+        .map_err(db_error("making intraday_bars a hypertable"))?;
+        tracing::info!(
+            chunk_interval = CHUNK_INTERVAL,
+            "intraday_bars is now a hypertable"
+        );
+    }
+    for r in ROLLUPS {
+        let exists = count(
+            conn,
+            &format!(
+                "SELECT count(*) AS n FROM timescaledb_information.continuous_aggregates \
+                 WHERE view_schema = current_schema() AND view_name = '{}'",
+                r.relation
+            ),
+            "reading continuous aggregates",
+        )?;
+        if exists > 0 {
+            continue;
+        }
+        conn.batch_execute(&format!(
+            "CREATE MATERIALIZED VIEW {rel} \
+             WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS \
+             SELECT symbol, time_bucket(INTERVAL '{width}', ts) AS bucket, \
+             first(open, ts) AS open, max(high) AS high, min(low) AS low, \
+             last(close, ts) AS close, sum(volume) AS volume, count(*) AS bars \
+             FROM intraday_bars GROUP BY symbol, time_bucket(INTERVAL '{width}', ts) \
+             WITH NO DATA",
+            rel = r.relation,
+            width = r.width
+        ))
+        .map_err(db_error(format!(
+            "creating the continuous aggregate {}",
+            r.relation
+        )))?;
+        conn.batch_execute(&format!(
+            "SELECT add_continuous_aggregate_policy('{rel}', start_offset => INTERVAL '{start}', \
+             end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}', if_not_exists => true); \
+             CALL refresh_continuous_aggregate('{rel}', NULL, NULL)",
+            rel = r.relation,
+            start = r.start_offset,
+            end = r.end_offset,
+            every = r.schedule
+        ))
+        .map_err(db_error(format!("adding the refresh policy of {}", r.relation)))?;
+        tracing::info!("created {} (continuous aggregate, real-time)", r.relation);
+    }
+    Ok(())
+}
+
+/// Bring `rollup` up to date with the change log. Nothing to do with TimescaleDB (real-
+/// time aggregation shows new bars at once; the policy materializes them). Returns the
+/// number of symbols refreshed.
+///
+/// Several stream processes drain after their commits: an advisory lock per rollup
+/// makes them take turns, and the second finds the first's work already applied.
+pub fn drain(conn: &mut PgConnection, caps: &Capabilities, rollup: Rollup) -> Result<usize> {
+    if caps.has_timescale() {
+        return Ok(0);
+    }
+    let name = rollup.consumer();
+    conn.transaction(|conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)")
+            .bind::<Text, _>(&name)
+            .execute(conn)?;
+        let pending = changelog::pending(conn, &name, Source::IntradayBars)?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        if pending.rebuild {
+            conn.batch_execute(&format!(
+                "TRUNCATE {rel}; INSERT INTO {rel} SELECT symbol, {bucket} AS bucket, {measures} \
+                 FROM intraday_bars GROUP BY 1, 2",
+                rel = rollup.relation,
+                bucket = rollup.plain_bucket("ts"),
+                measures = Rollup::plain_measures()
+            ))?;
+        } else {
+            refresh_spans(conn, rollup, &pending.spans)?;
+        }
+        crate::crashpoint::reached("stream.rollup_refreshed");
+        changelog::mark_applied(conn, &name, pending.upto)?;
+        Ok(pending.spans.len())
+    })
+    .map_err(db_error(format!("refreshing {}", rollup.relation)))
+}
+
+fn refresh_spans(conn: &mut PgConnection, rollup: Rollup, spans: &[Span]) -> QueryResult<()> {
+    let symbols: Vec<&str> = spans.iter().map(|s| s.symbol.as_str()).collect();
+    let firsts: Vec<_> = spans.iter().map(|s| s.first).collect();
+    let lasts: Vec<_> = spans.iter().map(|s| s.last).collect();
+    let first = rollup.plain_bucket("s.first_at");
+    let last = rollup.plain_bucket("s.last_at");
+    let spans_sql =
+        "unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS s(symbol, first_at, last_at)";
+    diesel::sql_query(format!(
+        "DELETE FROM {rel} r USING {spans_sql} \
+         WHERE r.symbol = s.symbol AND r.bucket >= {first} AND r.bucket <= {last}",
+        rel = rollup.relation
+    ))
+    .bind::<Array<Text>, _>(&symbols)
+    .bind::<Array<Timestamptz>, _>(&firsts)
+    .bind::<Array<Timestamptz>, _>(&lasts)
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "INSERT INTO {rel} SELECT b.symbol, {bucket} AS bucket, {measures} \
+         FROM {spans_sql} JOIN intraday_bars b ON b.symbol = s.symbol \
+         AND b.ts >= {first} AND b.ts < {last} + INTERVAL '{width}' GROUP BY 1, 2",
+        rel = rollup.relation,
+        bucket = rollup.plain_bucket("b.ts"),
+        // Unqualified columns are `b`'s: the spans have only symbol, first_at, last_at.
+        measures = Rollup::plain_measures(),
+        width = rollup.width
+    ))
+    .bind::<Array<Text>, _>(&symbols)
+    .bind::<Array<Timestamptz>, _>(&firsts)
+    .bind::<Array<Timestamptz>, _>(&lasts)
+    .execute(conn)?;
+    Ok(())
+}

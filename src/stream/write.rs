@@ -1,0 +1,247 @@
+//! One stream batch → one transaction: the bars by one binary `COPY` into a temporary
+//! table and one upsert into `intraday_bars`, their flags, the batch's rejects, the
+//! change-log spans and the consumer's offset. The caller acknowledges the messages only
+//! after [`write_batch`] returns, so a crash at any point leaves either nothing (the
+//! messages are redelivered) or everything (redelivery rewrites the same rows).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::pg::CopyFormat;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
+
+use super::payload::{Bar, Flag};
+use crate::db::changelog::{self, Source, Span};
+
+diesel::table! {
+    /// Per connection, emptied at each commit.
+    stream_incoming (symbol, ts) {
+        symbol -> Text,
+        ts -> Timestamptz,
+        open -> Nullable<Float8>,
+        high -> Nullable<Float8>,
+        low -> Nullable<Float8>,
+        close -> Float8,
+        volume -> Nullable<Int8>,
+        seq -> Int8,
+    }
+}
+
+/// A decoded message.
+#[derive(Debug, Clone)]
+pub struct Good {
+    pub seq: u64,
+    pub bar: Bar,
+    pub flags: Vec<Flag>,
+}
+
+/// A message that cannot be stored.
+#[derive(Debug, Clone)]
+pub struct Poison {
+    pub seq: u64,
+    pub subject: String,
+    pub reason: String,
+    pub payload: String,
+}
+
+/// Everything one transaction writes.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub good: Vec<Good>,
+    pub poison: Vec<Poison>,
+}
+
+/// What a batch wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Distinct (symbol, ts) keys in the batch.
+    pub bars: usize,
+    /// Rows inserted or updated (a redelivered message older than the stored row's
+    /// writer changes nothing).
+    pub changed: usize,
+    pub rejected: usize,
+    pub flagged: usize,
+}
+
+/// Create the per-connection staging table (once per connection).
+pub fn prepare(conn: &mut PgConnection) -> QueryResult<()> {
+    conn.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS stream_incoming (LIKE intraday_bars INCLUDING DEFAULTS) \
+         ON COMMIT DELETE ROWS; SET synchronous_commit = on",
+    )
+}
+
+/// Write `batch` in one transaction; see the module docs.
+pub fn write_batch(
+    conn: &mut PgConnection,
+    consumer: &str,
+    stream: &str,
+    batch: &Batch,
+) -> QueryResult<Written> {
+    // The same key twice in a batch (a correction right behind the bar): the later
+    // message wins, as it would across batches.
+    let mut latest: BTreeMap<(&str, DateTime<Utc>), &Good> = BTreeMap::new();
+    for g in &batch.good {
+        let key = (g.bar.symbol.as_str(), g.bar.ts);
+        if latest.get(&key).is_none_or(|old| old.seq < g.seq) {
+            latest.insert(key, g);
+        }
+    }
+    let rows: Vec<&Good> = latest.into_values().collect();
+    let max_seq = batch
+        .good
+        .iter()
+        .map(|g| g.seq)
+        .chain(batch.poison.iter().map(|p| p.seq))
+        .max()
+        .unwrap_or(0);
+    conn.transaction(|conn| {
+        let mut written = Written {
+            bars: rows.len(),
+            rejected: batch.poison.len(),
+            ..Written::default()
+        };
+        if !rows.is_empty() {
+            copy_rows(conn, &rows)?;
+            crate::crashpoint::reached("stream.after_copy");
+            written.changed = conn_execute(
+                conn,
+                "INSERT INTO intraday_bars (symbol, ts, open, high, low, close, volume, seq) \
+                 SELECT symbol, ts, open, high, low, close, volume, seq FROM stream_incoming \
+                 ON CONFLICT (symbol, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, \
+                 low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume, seq = EXCLUDED.seq \
+                 WHERE intraday_bars.seq <= EXCLUDED.seq",
+            )?;
+            written.flagged = write_flags(conn, &rows)?;
+            changelog::record(conn, Source::IntradayBars, &spans(&rows))?;
+        }
+        if !batch.poison.is_empty() {
+            write_rejects(conn, stream, &batch.poison)?;
+        }
+        diesel::sql_query(
+            "INSERT INTO stream_offsets (consumer, stream, last_seq, messages) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (consumer, stream) DO UPDATE SET \
+             last_seq = greatest(stream_offsets.last_seq, EXCLUDED.last_seq), \
+             messages = stream_offsets.messages + EXCLUDED.messages, updated_at = now()",
+        )
+        .bind::<Text, _>(consumer)
+        .bind::<Text, _>(stream)
+        .bind::<BigInt, _>(i64::try_from(max_seq).unwrap_or(i64::MAX))
+        .bind::<BigInt, _>((batch.good.len() + batch.poison.len()) as i64)
+        .execute(conn)?;
+        Ok(written)
+    })
+}
+
+fn conn_execute(conn: &mut PgConnection, sql: &str) -> QueryResult<usize> {
+    diesel::sql_query(sql).execute(conn)
+}
+
+/// Per symbol, the first and last bar time of the batch.
+fn spans(rows: &[&Good]) -> Vec<Span> {
+    let mut by_symbol: BTreeMap<&str, (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
+    for g in rows {
+        let e = by_symbol
+            .entry(g.bar.symbol.as_str())
+            .or_insert((g.bar.ts, g.bar.ts));
+        e.0 = e.0.min(g.bar.ts);
+        e.1 = e.1.max(g.bar.ts);
+    }
+    by_symbol
+        .into_iter()
+        .map(|(symbol, (first, last))| Span {
+            symbol: symbol.to_owned(),
+            first,
+            last,
+        })
+        .collect()
+}
+
+fn write_flags(conn: &mut PgConnection, rows: &[&Good]) -> QueryResult<usize> {
+    let flagged: Vec<(&Good, &Flag)> = rows
+        .iter()
+        .flat_map(|g| g.flags.iter().map(move |f| (*g, f)))
+        .collect();
+    if flagged.is_empty() {
+        return Ok(0);
+    }
+    let symbols: Vec<&str> = flagged.iter().map(|(g, _)| g.bar.symbol.as_str()).collect();
+    let ts: Vec<DateTime<Utc>> = flagged.iter().map(|(g, _)| g.bar.ts).collect();
+    let rules: Vec<&str> = flagged.iter().map(|(_, f)| f.rule.name()).collect();
+    let details: Vec<&str> = flagged.iter().map(|(_, f)| f.detail.as_str()).collect();
+    diesel::sql_query(
+        "INSERT INTO intraday_quality (symbol, ts, rule, detail) \
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[]) \
+         ON CONFLICT (symbol, ts, rule) DO UPDATE SET detail = EXCLUDED.detail",
+    )
+    .bind::<Array<Text>, _>(&symbols)
+    .bind::<Array<Timestamptz>, _>(&ts)
+    .bind::<Array<Text>, _>(&rules)
+    .bind::<Array<Text>, _>(&details)
+    .execute(conn)?;
+    Ok(flagged.len())
+}
+
+fn write_rejects(conn: &mut PgConnection, stream: &str, poison: &[Poison]) -> QueryResult<()> {
+    let seqs: Vec<i64> = poison.iter().map(|p| p.seq as i64).collect();
+    let subjects: Vec<&str> = poison.iter().map(|p| p.subject.as_str()).collect();
+    let reasons: Vec<&str> = poison.iter().map(|p| p.reason.as_str()).collect();
+    let payloads: Vec<&str> = poison.iter().map(|p| p.payload.as_str()).collect();
+    diesel::sql_query(
+        "INSERT INTO stream_rejects (stream, seq, subject, reason, payload) \
+         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) \
+         ON CONFLICT (stream, seq) DO NOTHING",
+    )
+    .bind::<Text, _>(stream)
+    .bind::<Array<BigInt>, _>(&seqs)
+    .bind::<Array<Text>, _>(&subjects)
+    .bind::<Array<Text>, _>(&reasons)
+    .bind::<Array<Text>, _>(&payloads)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 UTC.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+fn copy_rows(conn: &mut PgConnection, rows: &[&Good]) -> QueryResult<usize> {
+    diesel::copy_from(stream_incoming::table)
+        .from_raw_data(stream_incoming::table, |out: &mut dyn Write| {
+            let mut buf = Vec::with_capacity(64 * rows.len() + 32);
+            buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+            buf.extend_from_slice(&0i32.to_be_bytes());
+            buf.extend_from_slice(&0i32.to_be_bytes());
+            for g in rows {
+                let b = &g.bar;
+                buf.extend_from_slice(&8i16.to_be_bytes());
+                buf.extend_from_slice(&(b.symbol.len() as i32).to_be_bytes());
+                buf.extend_from_slice(b.symbol.as_bytes());
+                buf.extend_from_slice(&8i32.to_be_bytes());
+                buf.extend_from_slice(&(b.ts.timestamp_micros() - PG_EPOCH_MICROS).to_be_bytes());
+                for v in [b.open, b.high, b.low, Some(b.close)] {
+                    push_i64(&mut buf, v.map(f64::to_bits).map(|bits| bits as i64));
+                }
+                push_i64(&mut buf, b.volume);
+                push_i64(&mut buf, Some(g.seq as i64));
+            }
+            buf.extend_from_slice(&(-1i16).to_be_bytes());
+            out.write_all(&buf)
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+        })
+        .with_format(CopyFormat::Binary)
+        .execute(conn)
+}
+
+/// An 8-byte field (float8 bits or int8), or NULL.
+fn push_i64(buf: &mut Vec<u8>, value: Option<i64>) {
+    match value {
+        Some(v) => {
+            buf.extend_from_slice(&8i32.to_be_bytes());
+            buf.extend_from_slice(&v.to_be_bytes());
+        }
+        None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
+}
