@@ -81,7 +81,13 @@ fn applying_the_same_settings_twice_changes_nothing_and_each_change_is_one_actio
         db.lines(
             "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY view_name"
         ),
-        ["prices_monthly|true", "prices_weekly|true"]
+        // The daily aggregates are materialized only; the intraday rollups are real-time.
+        [
+            "intraday_daily|false",
+            "intraday_hourly|false",
+            "prices_monthly|true",
+            "prices_weekly|true"
+        ]
     );
     assert_eq!(
         db.scalar(
