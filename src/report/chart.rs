@@ -246,17 +246,6 @@ mod tests {
             .collect()
     }
 
-    /// A small table whose cells are all given as text.
-    fn table(names: &[&str], rows: &[&[Option<&str>]]) -> Table {
-        Table {
-            columns: columns(names),
-            rows: rows
-                .iter()
-                .map(|row| row.iter().map(|cell| cell.map(str::to_owned)).collect())
-                .collect(),
-        }
-    }
-
     /// How many `<rect>` elements of `svg` are filled with `color` (`#RRGGBB`).
     fn rects_filled(svg: &str, color: &str) -> usize {
         let fill = format!("fill=\"{color}\"");
@@ -266,8 +255,16 @@ mod tests {
     }
 
     fn prices() -> Table {
-        table(
-            &["date", "symbol", "open", "high", "low", "close", "sma"],
+        Table::from_text(
+            &[
+                ("date", "date"),
+                ("symbol", "text"),
+                ("open", "numeric"),
+                ("high", "numeric"),
+                ("low", "numeric"),
+                ("close", "numeric"),
+                ("sma", "numeric"),
+            ],
             &[
                 &[
                     Some("2024-01-02"),
@@ -429,7 +426,10 @@ mod tests {
                 .expect("an empty result is not an error");
             assert!(svg.contains(">\nno data\n</text>"), "{svg}");
         }
-        let all_null = table(&["date", "close"], &[&[Some("2024-01-02"), None]]);
+        let all_null = Table::from_text(
+            &[("date", "date"), ("close", "numeric")],
+            &[&[Some("2024-01-02"), None]],
+        );
         let svg = render_chart_svg(&spec(ChartKind::Line, "date", &["close"]), &all_null)
             .expect("NULLs only is not an error");
         assert!(svg.contains(">\nno data\n</text>"), "{svg}");
