@@ -47,8 +47,9 @@ pub fn connect(database_url: &str, size: u32) -> Result<Pool> {
         .build(ConnectionManager::<PgConnection>::new(database_url))
         .map_err(|e| {
             Error::Message(format!(
-                "cannot connect to {}: {e}",
-                url::redact(database_url)
+                "cannot connect to {}: {}",
+                url::redact(database_url),
+                url::scrub(&e.to_string(), database_url)
             ))
         })
 }
@@ -65,7 +66,7 @@ pub fn connect_one(database_url: &str) -> Result<PgConnection> {
         Error::Message(format!(
             "cannot connect to {}: {}",
             url::redact(database_url),
-            e.to_string().trim()
+            url::scrub(e.to_string().trim(), database_url)
         ))
     })?;
     conn.batch_execute(SESSION_SETUP)
@@ -93,7 +94,7 @@ pub fn ensure_database(database_url: &str) -> Result<()> {
             return Err(Error::Message(format!(
                 "cannot connect to {}: {}",
                 url::redact(database_url),
-                e.to_string().trim()
+                url::scrub(e.to_string().trim(), database_url)
             )))
         }
         Err(_) => {}
@@ -108,7 +109,7 @@ pub fn ensure_database(database_url: &str) -> Result<()> {
         Error::Message(format!(
             "database `{name}` does not exist and the server's `postgres` database is unreachable to create it ({}): {}",
             url::redact(&maintenance),
-            e.to_string().trim()
+            url::scrub(e.to_string().trim(), &maintenance)
         ))
     })?;
     tracing::info!(database = %name, "creating database");
