@@ -17,6 +17,7 @@ pub mod job;
 pub mod maintain;
 pub mod progress;
 pub mod report;
+pub mod scheduler;
 pub mod stream;
 pub mod table;
 
@@ -40,5 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Explain(args) => cmd::explain::explain(&args),
         Command::Stream(args) => cmd::stream::stream(&args),
         Command::Replay(args) => cmd::replay::replay(&args),
+        Command::Schedule(args) => cmd::schedule::schedule(&args),
+        Command::Daemon(args) => cmd::daemon::daemon(&args),
     }
 }

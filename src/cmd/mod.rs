@@ -1,6 +1,7 @@
 //! One file per subcommand: short glue between the CLI and the stages.
 
 pub mod check;
+pub mod daemon;
 pub mod doctor;
 pub mod explain;
 pub mod generate;
@@ -10,6 +11,7 @@ pub mod migrate;
 pub mod render;
 pub mod replay;
 pub mod run;
+pub mod schedule;
 pub mod stream;
 
 use chrono::NaiveDate;

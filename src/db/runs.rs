@@ -154,3 +154,23 @@ pub fn history(
     .bind::<diesel::sql_types::BigInt, _>(limit)
     .load(conn)
 }
+
+#[derive(QueryableByName)]
+struct LastStart {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    last: Option<chrono::DateTime<Utc>>,
+}
+
+/// When the latest run of `job` started (any status: a skipped run was an attempt too).
+///
+/// # Errors
+/// The database's (no `runs` table yet among them).
+pub fn last_started(
+    conn: &mut PgConnection,
+    job: &str,
+) -> QueryResult<Option<chrono::DateTime<Utc>>> {
+    diesel::sql_query("SELECT max(started_at) AS last FROM runs WHERE job = $1")
+        .bind::<diesel::sql_types::Text, _>(job)
+        .get_result::<LastStart>(conn)
+        .map(|row| row.last)
+}

@@ -9,6 +9,7 @@ pub mod datatest;
 pub mod feed;
 mod plan;
 pub mod rules;
+pub mod schedule;
 pub mod spec;
 pub mod vars;
 

@@ -20,6 +20,11 @@ pub struct JobSpec {
     pub database_url: Option<Spanned<String>>,
     /// Folder of the analysis templates, relative to the project root.
     pub templates_dir: Option<Spanned<String>>,
+    /// When the job runs by itself (`runner schedule`, `runner daemon`): a cron
+    /// expression, its time zone and the missed-run policy; see `job::schedule`.
+    pub schedule: Option<Spanned<String>>,
+    pub timezone: Option<Spanned<String>>,
+    pub missed: Option<Spanned<String>>,
     /// Typed variables, visible to templates and to `${name}` in paths.
     #[serde(default)]
     pub vars: BTreeMap<String, Spanned<toml::Value>>,

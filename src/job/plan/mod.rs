@@ -52,6 +52,8 @@ pub struct Job {
     pub tests: Vec<super::datatest::DataTest>,
     /// `[[feed]]`, checked (`runner stream`, `runner replay`).
     pub feeds: Vec<super::feed::Feed>,
+    /// `schedule`, `timezone` and `missed`, checked (`runner schedule`, `runner daemon`).
+    pub schedule: Option<super::schedule::Schedule>,
 }
 
 /// Read, parse and check the job at `path` with `--var` overrides applied.
@@ -153,6 +155,15 @@ impl Planner<'_> {
         });
         self.problems.0.extend(problems);
         let feeds = super::feed::plan(&spec.feed, self.path, self.source, &mut self.problems);
+        let schedule = super::schedule::plan(
+            &super::schedule::ScheduleKeys {
+                schedule: spec.schedule.as_ref(),
+                timezone: spec.timezone.as_ref(),
+                missed: spec.missed.as_ref(),
+            },
+            &|span| Location::from_offset(self.path, self.source, span.start, span.len()),
+            &mut self.problems,
+        );
         let name = spec.name.get_ref().trim().to_owned();
         if !is_identifier(&name) {
             self.problem_at(
@@ -177,6 +188,7 @@ impl Planner<'_> {
             storage,
             tests,
             feeds,
+            schedule,
         })
     }
 
