@@ -37,6 +37,8 @@ mod it {
     mod migrations;
     /// `history`, the runs index, `render`'s as_of, `generate` reproducing data/.
     mod ops;
+    /// Schedules: config errors, `runner schedule`'s crontab, the daemon under a test clock.
+    mod schedule;
     /// `[storage]` applied idempotently; OHLCV aggregates on both backends.
     mod storage;
     /// Real-time feeds through NATS JetStream: exactly once across kills, rollups.
