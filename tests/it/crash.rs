@@ -167,30 +167,42 @@ fn connections_terminated_mid_refresh_leave_the_next_run_to_finish() {
     let db = TestDb::new();
     let p = loaded_then_changed(&db);
     let expected = clean_load(&p);
-    let child = p
+    let mut child = p
         .command(Some(&db), &["run", "jobs/derived.toml"])
         .env("RUNNER_PAUSE_AT", "aggregates.pending:3000")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Terminate only once the run says it is paused between reading the change log and
+    // refreshing: then the kill provably lands mid-drain, however loaded the machine is.
+    let stderr = child.stderr.take().unwrap();
+    let (paused, reached) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut log = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("pause point `aggregates.pending` reached") {
+                let _ = paused.send(());
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    reached
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the run reaches the pause point");
     let database = db.scalar("SELECT current_database()");
-    wait_for(
-        &db,
-        "SELECT count(*) FROM change_log_consumers WHERE consumer = 'aggregate:prices_weekly' \
-         AND EXISTS (SELECT 1 FROM change_log)",
-    );
-    std::thread::sleep(Duration::from_millis(500));
     db.scalar(&format!(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
          WHERE datname = '{database}' AND pid <> pg_backend_pid()"
     ));
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let status = child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
     run(&p, &db);
     assert_eq!(fingerprint(&db), expected);
     assert_latest_complete(&p);
