@@ -74,6 +74,24 @@ impl Table {
 }
 
 #[cfg(test)]
+impl Table {
+    /// A table for tests, written out as text: `(name, sql_type)` per column and each
+    /// row's cells as PostgreSQL would print them (`None` = NULL).
+    pub fn from_text(columns: &[(&str, &str)], rows: &[&[Option<&str>]]) -> Table {
+        Table {
+            columns: columns
+                .iter()
+                .map(|(name, sql_type)| Column::new(*name, *sql_type))
+                .collect(),
+            rows: rows
+                .iter()
+                .map(|row| row.iter().map(|cell| cell.map(str::to_owned)).collect())
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

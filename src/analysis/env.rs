@@ -17,6 +17,7 @@ use minijinja::value::{Object, ObjectRepr, Value, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior};
 
 use crate::db::quote;
+use crate::db::storage::settings::{PgInterval, Unit};
 use crate::job::vars::{self, VarValue};
 
 /// Which SQL dialect the helpers render.
@@ -192,34 +193,21 @@ enum Width {
 }
 
 impl Width {
+    /// Read with the storage settings' interval parser, so that a width means what an
+    /// interval in `[storage]` means.
     fn parse(text: &str) -> Result<Width, Error> {
-        let bad = || {
+        let interval = PgInterval::parse_bucket_width(text).ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidOperation,
                 format!("bucket width `{text}` must be like `1 day`, `2 weeks`, `1 month`, `1 quarter` or `1 year`"),
             )
-        };
-        let mut parts = text.split_whitespace();
-        let n: u32 = parts
-            .next()
-            .and_then(|n| n.parse().ok())
-            .filter(|&n| n > 0)
-            .ok_or_else(bad)?;
-        let unit = parts
-            .next()
-            .ok_or_else(bad)?
-            .trim_end_matches('s')
-            .to_ascii_lowercase();
-        if parts.next().is_some() {
-            return Err(bad());
-        }
-        Ok(match unit.as_str() {
-            "day" => Width::Days(n),
-            "week" => Width::Days(n * 7),
-            "month" => Width::Months(n),
-            "quarter" => Width::Months(n * 3),
-            "year" => Width::Months(n * 12),
-            _ => return Err(bad()),
+        })?;
+        let n = interval.amount;
+        Ok(match interval.unit {
+            Unit::Days => Width::Days(n),
+            Unit::Weeks => Width::Days(n * 7),
+            Unit::Months => Width::Months(n),
+            Unit::Years => Width::Months(n * 12),
         })
     }
 

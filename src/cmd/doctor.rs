@@ -21,8 +21,8 @@ pub fn doctor(args: &DbArgs) -> Result<()> {
                 license.as_deref().unwrap_or("unknown")
             );
             println!(
-                "runner uses:  hypertable for daily_prices (chunks of {}), time_bucket",
-                db::storage::CHUNK_INTERVAL
+                "runner uses:  hypertable for daily_prices (chunks of {} days), time_bucket",
+                db::storage::DEFAULT_CHUNK_DAYS
             );
         }
         Timescale::Available { version, .. } => {

@@ -38,7 +38,7 @@ impl ConnectError {
     fn unreachable(database_url: &str, reason: impl std::fmt::Display) -> Self {
         ConnectError::Unreachable {
             url: url::redact(database_url),
-            reason: reason.to_string().trim().to_owned(),
+            reason: url::scrub(reason.to_string().trim(), database_url),
         }
     }
 }

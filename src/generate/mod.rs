@@ -19,7 +19,7 @@
 //!
 //! Module map: [`calendar`] trading days, [`symbols`] and [`names`] the
 //! listings, [`walk`] the price process, [`dirt`] the defects,
-//! [`pyfloat`] and [`shortest`] Python-style numbers, [`write`] price files,
+//! [`pyfloat`] Python-style numbers, [`write`] price files,
 //! [`meta`] the metadata file.
 
 mod calendar;
@@ -27,7 +27,6 @@ mod dirt;
 mod meta;
 mod names;
 mod pyfloat;
-mod shortest;
 mod symbols;
 mod walk;
 mod write;
@@ -259,12 +258,42 @@ mod tests {
             .collect()
     }
 
-    /// Python-repr check: a field must be exactly how its value prints.
+    /// Checks that `field` is laid out the way Python's `repr` prints a float,
+    /// without the formatter under test: as many significant digits as Rust's
+    /// own shortest round-trip text (`{:e}`; the two differ only in which digit
+    /// an exact tie ends on), positional with a `.` for decimal exponents
+    /// -4..=15, otherwise `e+XX` / `e-XX` with at least two exponent digits.
     fn parse_canonical_float(field: &str) -> f64 {
         let value: f64 = field.parse().expect("float field");
-        let mut printed = Vec::new();
-        pyfloat::push_python_float(&mut printed, value);
-        assert_eq!(printed, field.as_bytes(), "non-canonical float {field}");
+        let rust_shortest = format!("{:e}", value.abs());
+        let (rust_mantissa, rust_exponent) = rust_shortest.split_once('e').expect("{:e} has an e");
+        let rust_exponent: i32 = rust_exponent.parse().expect("exponent");
+        let significant = |mantissa: &str| {
+            let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+            let trimmed = digits.trim_start_matches('0').trim_end_matches('0');
+            trimmed.len().max(1)
+        };
+        let unsigned = field.trim_start_matches('-');
+        match unsigned.split_once('e') {
+            Some((mantissa, exponent)) => {
+                assert!(
+                    !(-4..=15).contains(&rust_exponent),
+                    "{field}: exponent form"
+                );
+                let digits = exponent.trim_start_matches(['+', '-']);
+                assert!(
+                    exponent.starts_with(['+', '-']) && digits.len() >= 2,
+                    "{field}"
+                );
+                assert_eq!(significant(mantissa), significant(rust_mantissa), "{field}");
+            }
+            None => {
+                assert!((-4..=15).contains(&rust_exponent), "{field}: positional");
+                assert!(unsigned.contains('.'), "{field}: no fractional part");
+                let digits = significant(unsigned);
+                assert_eq!(digits, significant(rust_mantissa), "{field}: not shortest");
+            }
+        }
         value
     }
 
@@ -355,6 +384,36 @@ mod tests {
         }
         assert_eq!((rows, bytes), (summary.rows, summary.bytes));
         assert!(rows > 12 * 400, "only {rows} rows");
+    }
+
+    /// The first rows of two files, as written by the generator at the time
+    /// this test was added; every float was checked against Python's `repr`.
+    #[test]
+    fn first_rows_match_the_python_repr_text() {
+        let (dir, _) = generate_into_temp(false);
+        let expected = [
+            (
+                "stocks/AAPL.csv",
+                [
+                    "2018-04-02,21.0,22.229999542236328,20.440000534057617,21.459999084472656,20.440696716308594,2274865",
+                    "2018-04-03,21.31999969482422,21.600000381469727,20.540000915527344,20.81999969482422,19.831096649169922,2184576",
+                    "2018-04-04,20.8799991607666,21.520000457763672,20.809999465942383,21.219999313354492,20.21209716796875,1369534",
+                ],
+            ),
+            (
+                "etfs/SPY.csv",
+                [
+                    "2018-04-02,65.30000305175781,66.18000030517578,64.54000091552734,64.87000274658203,61.16592788696289,247548",
+                    "2018-04-03,65.05999755859375,66.81999969482422,65.04000091552734,66.36000061035156,62.57084655761719,185640",
+                    "2018-04-04,66.5199966430664,67.31999969482422,65.88999938964844,65.9000015258789,62.13711166381836,433566",
+                ],
+            ),
+        ];
+        for (file, rows) in expected {
+            let text = fs::read_to_string(dir.path().join(file)).expect("price file");
+            let first: Vec<&str> = text.lines().skip(1).take(3).collect();
+            assert_eq!(first, rows, "{file}");
+        }
     }
 
     #[test]

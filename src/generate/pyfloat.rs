@@ -4,15 +4,17 @@
 //! way Python's `repr(float)` does: the shortest digits that round-trip,
 //! always with a fractional part (`45.0`), and in exponent form with a signed,
 //! at-least-two-digit exponent when the decimal point would fall outside
-//! `1e-4 <= |x| < 1e16` (`6.281418905018654e-07`, `1e+16`). Rust's `Display`
-//! prints `45` and never switches to exponent form, so this module lays the
-//! digits out itself; choosing them (including Python's tie-breaking) is the
-//! job of [`super::shortest`].
+//! `1e-4 <= |x| < 1e16` (`6.281418905018654e-07`, `1e+16`).
+//!
+//! The digits come from `ryu`, which picks them as Python does (fewest digits,
+//! then nearest the exact value, then the even one on an exact tie: widened
+//! `248.72f32` is `248.720001220703125` and both print `…0312`, where Rust's
+//! `{:e}` prints `…0313`). Its layout differs (`1e16`, `6.2e-7`, `0.00001`), so
+//! this module reads the digits and exponent back out of ryu's text and lays
+//! them out Python's way.
 //!
 //! Everything appends to a caller-owned buffer so that writing a row does not
 //! allocate.
-
-use super::shortest::shortest_digits;
 
 /// Decimal exponent (of the form `d.ddd × 10^e`) below which Python switches
 /// to exponent notation: `0.0001` is positional, `1e-05` is not.
@@ -21,6 +23,9 @@ const SMALLEST_POSITIONAL_EXPONENT: i32 = -4;
 /// Decimal exponent from which Python switches to exponent notation:
 /// `1000000000000000.0` is positional, `1e+16` is not.
 const LARGEST_POSITIONAL_EXPONENT: i32 = 15;
+
+/// Most significant digits a shortest round-trip f64 needs.
+const MAX_SHORTEST_DIGITS: usize = 17;
 
 /// Appends `value` formatted exactly like Python's `repr(value)`.
 pub fn push_python_float(out: &mut Vec<u8>, value: f64) {
@@ -33,7 +38,8 @@ pub fn push_python_float(out: &mut Vec<u8>, value: f64) {
         return;
     }
 
-    let shortest = shortest_digits(value);
+    let mut ryu_text = ryu::Buffer::new();
+    let shortest = ShortestDigits::read(ryu_text.format_finite(value).as_bytes());
     let (digits, exponent) = (shortest.digits(), shortest.exponent);
 
     if shortest.negative {
@@ -60,6 +66,81 @@ pub fn push_python_float(out: &mut Vec<u8>, value: f64) {
             out.extend_from_slice(&digits[integer_digits..]);
         }
     }
+}
+
+/// A finite decimal `[-]d.ddd × 10^exponent` split into its parts.
+struct ShortestDigits {
+    negative: bool,
+    digit_bytes: [u8; MAX_SHORTEST_DIGITS],
+    digit_count: usize,
+    /// Power of ten of the first digit, e.g. `-7` for `6.28e-7`.
+    exponent: i32,
+}
+
+impl ShortestDigits {
+    /// Splits ryu's text (`-0.0`, `45.0`, `0.00012`, `1e16`, `6.28e-7`) into
+    /// significant digits (no leading or trailing zeros; `0` for zero) and
+    /// the exponent of the first one.
+    fn read(text: &[u8]) -> Self {
+        let (negative, unsigned) = match text.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, text),
+        };
+        let e_position = unsigned
+            .iter()
+            .position(|&byte| byte == b'e')
+            .unwrap_or(unsigned.len());
+        let (mantissa, exponent_text) = unsigned.split_at(e_position);
+        let written_exponent = exponent_text.get(1..).map_or(0, parse_exponent);
+        let integer_digits = mantissa
+            .iter()
+            .position(|&byte| byte == b'.')
+            .unwrap_or(mantissa.len()) as i32;
+
+        let mut shortest = ShortestDigits {
+            negative,
+            digit_bytes: [b'0'; MAX_SHORTEST_DIGITS],
+            digit_count: 0,
+            exponent: 0,
+        };
+        // Place of the next digit relative to the decimal point (0 = units).
+        let mut place = integer_digits - 1;
+        for &byte in mantissa.iter().filter(|byte| byte.is_ascii_digit()) {
+            if shortest.digit_count == 0 && byte == b'0' {
+                place -= 1;
+                continue;
+            }
+            if shortest.digit_count == 0 {
+                shortest.exponent = written_exponent + place;
+            }
+            shortest.digit_bytes[shortest.digit_count] = byte;
+            shortest.digit_count += 1;
+        }
+        while shortest.digit_count > 1 && shortest.digit_bytes[shortest.digit_count - 1] == b'0' {
+            shortest.digit_count -= 1;
+        }
+        if shortest.digit_count == 0 {
+            // Zero: one digit `0` in the units place.
+            shortest.digit_count = 1;
+        }
+        shortest
+    }
+
+    /// Significant ASCII digits without the decimal point, e.g. `628`.
+    fn digits(&self) -> &[u8] {
+        &self.digit_bytes[..self.digit_count]
+    }
+}
+
+/// `-7` / `16` after ryu's `e`.
+fn parse_exponent(text: &[u8]) -> i32 {
+    let (sign, magnitude) = match text.split_first() {
+        Some((b'-', rest)) => (-1, rest),
+        _ => (1, text),
+    };
+    sign * magnitude
+        .iter()
+        .fold(0, |value, &digit| value * 10 + i32::from(digit - b'0'))
 }
 
 /// Memo of recently formatted values, for data where values recur.
@@ -126,18 +207,8 @@ impl FloatTextCache {
 }
 
 /// Appends `value` in decimal, without allocating.
-pub fn push_u64(out: &mut Vec<u8>, mut value: u64) {
-    let mut text = [0u8; 20];
-    let mut start = text.len();
-    loop {
-        start -= 1;
-        text[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&text[start..]);
+pub fn push_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// `d.ddde+XX` / `de-XX`: Python's exponent layout.
@@ -168,7 +239,7 @@ mod tests {
 
     #[test]
     fn matches_python_repr() {
-        let cases: [(f64, &str); 20] = [
+        let cases = [
             (45.0, "45.0"),
             (0.5133928656578064, "0.5133928656578064"),
             (31.473533630371094, "31.473533630371094"),
@@ -189,6 +260,10 @@ mod tests {
             (5e-324, "5e-324"),
             (f64::from(248.72_f32), "248.72000122070312"),
             (f64::MAX, "1.7976931348623157e+308"),
+            (2.5e-05, "2.5e-05"),
+            (123.456, "123.456"),
+            (1.0000000000000002, "1.0000000000000002"),
+            (f64::from(0.1_f32), "0.10000000149011612"),
         ];
         for (value, expected) in cases {
             assert_eq!(python_repr(value), expected, "{value:e}");
@@ -196,27 +271,21 @@ mod tests {
     }
 
     #[test]
-    fn cache_returns_what_it_would_compute() {
+    fn cache_returns_the_python_text_on_hits_and_misses() {
         let mut cache = FloatTextCache::default();
-        let values = [
-            45.0,
-            0.1,
-            -0.0,
-            0.0,
-            6.281418905018654e-07,
-            45.0,
-            0.1,
-            -0.0,
-            0.0,
+        let cases = [
+            (45.0, "45.0"),
+            (0.1, "0.1"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (6.281418905018654e-07, "6.281418905018654e-07"),
+            (-2.2250738585072014e-308, "-2.2250738585072014e-308"),
         ];
         for _ in 0..2 {
-            for value in values {
+            for (value, expected) in cases {
                 let mut cached = Vec::new();
                 cache.push(&mut cached, value);
-                assert_eq!(
-                    String::from_utf8(cached).expect("ASCII"),
-                    python_repr(value)
-                );
+                assert_eq!(cached, expected.as_bytes(), "{value:e}");
             }
         }
     }
@@ -237,6 +306,6 @@ mod tests {
         }
         let mut out = Vec::new();
         push_u64(&mut out, u64::MAX);
-        assert_eq!(out, u64::MAX.to_string().as_bytes());
+        assert_eq!(out, b"18446744073709551615");
     }
 }

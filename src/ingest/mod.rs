@@ -15,7 +15,6 @@ pub mod rejects;
 pub mod symbols;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -568,11 +567,4 @@ fn prepare_file(
         },
         data.len() as u64,
     ))
-}
-
-/// Where a path is shown relative to the job's root, for readable reports.
-pub fn display_path(path: &Path, root: &Path) -> PathBuf {
-    path.strip_prefix(root)
-        .map(Path::to_owned)
-        .unwrap_or_else(|_| path.to_owned())
 }

@@ -124,15 +124,6 @@ pub fn as_date(value: &VarValue) -> Option<NaiveDate> {
     }
 }
 
-/// A `toml` date value for `date`.
-pub fn date_to_value(date: NaiveDate) -> VarValue {
-    VarValue::Datetime(
-        date.to_string()
-            .parse()
-            .expect("a NaiveDate always prints as a valid TOML date"),
-    )
-}
-
 /// Expand `${name}` and `${name:-default}` from `vars` (scalars only), then the process
 /// environment. `$$` is a literal `$`. Unknown names without default are an error.
 pub fn expand(

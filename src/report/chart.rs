@@ -246,20 +246,25 @@ mod tests {
             .collect()
     }
 
-    /// A small table whose cells are all given as text.
-    fn table(names: &[&str], rows: &[&[Option<&str>]]) -> Table {
-        Table {
-            columns: columns(names),
-            rows: rows
-                .iter()
-                .map(|row| row.iter().map(|cell| cell.map(str::to_owned)).collect())
-                .collect(),
-        }
+    /// How many `<rect>` elements of `svg` are filled with `color` (`#RRGGBB`).
+    fn rects_filled(svg: &str, color: &str) -> usize {
+        let fill = format!("fill=\"{color}\"");
+        svg.lines()
+            .filter(|line| line.starts_with("<rect") && line.contains(&fill))
+            .count()
     }
 
     fn prices() -> Table {
-        table(
-            &["date", "symbol", "open", "high", "low", "close", "sma"],
+        Table::from_text(
+            &[
+                ("date", "date"),
+                ("symbol", "text"),
+                ("open", "numeric"),
+                ("high", "numeric"),
+                ("low", "numeric"),
+                ("close", "numeric"),
+                ("sma", "numeric"),
+            ],
             &[
                 &[
                     Some("2024-01-02"),
@@ -372,7 +377,9 @@ mod tests {
 
         let bar_svg = render_chart_svg(&spec(ChartKind::Bar, "symbol", &["close"]), &prices())
             .expect("bar chart");
-        assert!(bar_svg.contains("<rect"), "{bar_svg}");
+        // One bar per symbol in the first series colour; the background is a white rect.
+        assert_eq!(rects_filled(&bar_svg, "#4E79A7"), 2, "{bar_svg}");
+        assert_eq!(bar_svg.matches("<rect").count(), 1 + 2, "{bar_svg}");
         assert!(bar_svg.contains(">\nAAPL\n</text>") && bar_svg.contains(">\nMSFT\n</text>"));
 
         let mut candles = spec(ChartKind::Candlestick, "date", &["sma"]);
@@ -380,7 +387,10 @@ mod tests {
         let mut aapl = prices();
         aapl.rows.truncate(3);
         let candle_svg = render_chart_svg(&candles, &aapl).expect("candlestick chart");
-        assert!(candle_svg.matches("<rect").count() >= 3, "{candle_svg}");
+        // One body per row: 01-02 and 01-04 close above their open, 01-03 below.
+        assert_eq!(rects_filled(&candle_svg, "#26A69A"), 2, "{candle_svg}");
+        assert_eq!(rects_filled(&candle_svg, "#EF5350"), 1, "{candle_svg}");
+        assert_eq!(candle_svg.matches("<rect").count(), 1 + 3, "{candle_svg}");
         assert!(
             candle_svg.contains(">\n2024-01-03\n</text>"),
             "{candle_svg}"
@@ -416,7 +426,10 @@ mod tests {
                 .expect("an empty result is not an error");
             assert!(svg.contains(">\nno data\n</text>"), "{svg}");
         }
-        let all_null = table(&["date", "close"], &[&[Some("2024-01-02"), None]]);
+        let all_null = Table::from_text(
+            &[("date", "date"), ("close", "numeric")],
+            &[&[Some("2024-01-02"), None]],
+        );
         let svg = render_chart_svg(&spec(ChartKind::Line, "date", &["close"]), &all_null)
             .expect("NULLs only is not an error");
         assert!(svg.contains(">\nno data\n</text>"), "{svg}");

@@ -30,7 +30,6 @@ pub fn write_csv(table: &Table, writer: impl Write) -> Result<(), ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::Column;
 
     fn csv_text(table: &Table) -> String {
         let mut bytes = Vec::new();
@@ -38,36 +37,22 @@ mod tests {
         String::from_utf8(bytes).expect("CSV output is UTF-8")
     }
 
-    fn table(columns: &[&str], rows: Vec<Vec<Option<&str>>>) -> Table {
-        Table {
-            columns: columns
-                .iter()
-                .map(|name| Column::new(*name, "text"))
-                .collect(),
-            rows: rows
-                .into_iter()
-                .map(|row| {
-                    row.into_iter()
-                        .map(|cell| cell.map(str::to_owned))
-                        .collect()
-                })
-                .collect(),
-        }
-    }
-
     #[test]
     fn header_is_written_for_an_empty_result() {
-        let empty = table(&["date", "symbol", "close"], vec![]);
+        let empty = Table::from_text(
+            &[("date", "date"), ("symbol", "text"), ("close", "numeric")],
+            &[],
+        );
         assert_eq!(csv_text(&empty), "date,symbol,close\n");
     }
 
     #[test]
     fn commas_quotes_and_newlines_are_quoted() {
-        let tricky = table(
-            &["name", "note"],
-            vec![
-                vec![Some("Acme, Inc."), Some("said \"hi\"")],
-                vec![Some("two\nlines"), Some("plain")],
+        let tricky = Table::from_text(
+            &[("name", "text"), ("note", "text")],
+            &[
+                &[Some("Acme, Inc."), Some("said \"hi\"")],
+                &[Some("two\nlines"), Some("plain")],
             ],
         );
         assert_eq!(
@@ -78,16 +63,16 @@ mod tests {
 
     #[test]
     fn nulls_are_empty_fields_and_values_are_exact() {
-        let values = table(
-            &["a", "b", "c"],
-            vec![vec![None, Some("0.000123456789012345678"), None]],
+        let values = Table::from_text(
+            &[("a", "text"), ("b", "numeric"), ("c", "text")],
+            &[&[None, Some("0.000123456789012345678"), None]],
         );
         assert_eq!(csv_text(&values), "a,b,c\n,0.000123456789012345678,\n");
     }
 
     #[test]
     fn ragged_rows_are_an_error() {
-        let ragged = table(&["a", "b"], vec![vec![Some("1")]]);
+        let ragged = Table::from_text(&[("a", "text"), ("b", "text")], &[&[Some("1")]]);
         let error = write_csv(&ragged, Vec::new()).expect_err("row is too short");
         assert!(matches!(error, ReportError::Csv(_)), "{error:?}");
     }

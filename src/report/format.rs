@@ -54,7 +54,7 @@ pub fn format_number(text: &str) -> Option<String> {
 pub fn group_thousands(digits: &str) -> String {
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);
@@ -322,7 +322,6 @@ fn display_row(row: &[Option<String>], numeric: &[bool]) -> Vec<DisplayCell> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::Column;
 
     fn formatted(text: &str) -> String {
         format_number(text).unwrap_or_else(|| panic!("{text:?} should be a number"))
@@ -409,17 +408,14 @@ mod tests {
 
     #[test]
     fn preview_formats_only_numeric_columns_and_counts_hidden_rows() {
-        let table = Table {
-            columns: vec![
-                Column::new("symbol", "text"),
-                Column::new("volume", "bigint"),
+        let table = Table::from_text(
+            &[("symbol", "text"), ("volume", "bigint")],
+            &[
+                &[Some("1234"), Some("1234")],
+                &[Some("B"), None],
+                &[Some("C"), Some("1")],
             ],
-            rows: vec![
-                vec![Some("1234".into()), Some("1234".into())],
-                vec![Some("B".into()), None],
-                vec![Some("C".into()), Some("1".into())],
-            ],
-        };
+        );
         let preview = TablePreview::new(&table, 2);
         assert_eq!(preview.numeric, [false, true]);
         assert_eq!(

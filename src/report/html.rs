@@ -306,7 +306,7 @@ fn footer(meta: &ReportMeta) -> String {
 mod tests {
     use super::*;
     use crate::report::{ChartKind, ChartSpec};
-    use crate::table::{Column, Table};
+    use crate::table::Table;
     use chrono::{TimeZone, Utc};
 
     fn meta() -> ReportMeta {
@@ -325,25 +325,18 @@ mod tests {
     }
 
     fn prices() -> Table {
-        let row = |date: &str, symbol: &str, close: &str| {
-            vec![
-                Some(date.to_owned()),
-                Some(symbol.to_owned()),
-                Some(close.to_owned()),
-            ]
-        };
-        Table {
-            columns: vec![
-                Column::new("date", "date"),
-                Column::new("symbol", "text"),
-                Column::new("close", "numeric"),
+        Table::from_text(
+            &[("date", "date"), ("symbol", "text"), ("close", "numeric")],
+            &[
+                &[Some("2024-01-02"), Some("AAPL"), Some("185.64")],
+                &[Some("2024-01-03"), Some("AAPL"), Some("184.25")],
+                &[
+                    Some("2024-01-02"),
+                    Some("<script>alert(1)</script>"),
+                    Some("1234.5"),
+                ],
             ],
-            rows: vec![
-                row("2024-01-02", "AAPL", "185.64"),
-                row("2024-01-03", "AAPL", "184.25"),
-                row("2024-01-02", "<script>alert(1)</script>", "1234.5"),
-            ],
-        }
+        )
     }
 
     fn chart(kind: ChartKind, x: &str, y: &str) -> ChartSpec {

@@ -255,7 +255,7 @@ fn escape_cell(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::ChartSpec;
-    use crate::table::{Column, Table};
+    use crate::table::Table;
     use chrono::{NaiveDate, TimeZone, Utc};
 
     fn meta() -> ReportMeta {
@@ -273,19 +273,6 @@ mod tests {
         }
     }
 
-    fn table(columns: &[(&str, &str)], rows: &[&[Option<&str>]]) -> Table {
-        Table {
-            columns: columns
-                .iter()
-                .map(|(name, sql_type)| Column::new(*name, *sql_type))
-                .collect(),
-            rows: rows
-                .iter()
-                .map(|row| row.iter().map(|cell| cell.map(str::to_owned)).collect())
-                .collect(),
-        }
-    }
-
     fn analysis<'a>(name: &'a str, sql: &'a str, table: &'a Table) -> AnalysisReport<'a> {
         AnalysisReport {
             name,
@@ -299,7 +286,7 @@ mod tests {
 
     #[test]
     fn whole_document_is_pinned() {
-        let prices = table(
+        let prices = Table::from_text(
             &[
                 ("symbol", "text"),
                 ("close", "numeric"),
@@ -311,7 +298,7 @@ mod tests {
                 &[Some("MSFT"), Some("370.87"), Some("25258600")],
             ],
         );
-        let empty = table(&[("symbol", "text"), ("ret", "double precision")], &[]);
+        let empty = Table::from_text(&[("symbol", "text"), ("ret", "double precision")], &[]);
         let mut report = analysis("prices", "SELECT *\nFROM prices", &prices);
         report.description = Some("Closing prices.");
         let analyses = [report, analysis("empty", "SELECT 1", &empty)];
@@ -383,7 +370,7 @@ SELECT 1
 
     #[test]
     fn numeric_columns_are_right_aligned() {
-        let mixed = table(
+        let mixed = Table::from_text(
             &[
                 ("d", "date"),
                 ("n", "numeric(12,2)"),
@@ -410,7 +397,7 @@ SELECT 1
     fn truncation_refers_to_the_csv_file() {
         let rows: Vec<Vec<Option<&str>>> = (0..1_005).map(|_| vec![Some("1")]).collect();
         let row_refs: Vec<&[Option<&str>]> = rows.iter().map(Vec::as_slice).collect();
-        let big = table(&[("n", "integer")], &row_refs);
+        let big = Table::from_text(&[("n", "integer")], &row_refs);
         let markdown = render_markdown(&meta(), &[analysis("big one", "SELECT", &big)], 3);
         assert!(markdown.contains("Showing 3 of 1,005 rows."));
         assert!(markdown.contains("\n… 1,002 more rows in big one.csv\n"));

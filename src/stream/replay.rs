@@ -95,7 +95,10 @@ async fn publish_all(feed: &Feed, options: &Options) -> Result<Published> {
         if options.limit.is_some_and(|limit| n > limit) {
             break;
         }
-        if options.poison_every.is_some_and(|k| k > 0 && n % k == 0) {
+        if options
+            .poison_every
+            .is_some_and(|k| k > 0 && n.is_multiple_of(k))
+        {
             m.payload = format!("not a bar #{n}");
             out.poison += 1;
         }

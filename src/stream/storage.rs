@@ -172,14 +172,20 @@ fn apply_timescale(conn: &mut PgConnection) -> Result<()> {
         )))?;
         conn.batch_execute(&format!(
             "SELECT add_continuous_aggregate_policy('{rel}', start_offset => INTERVAL '{start}', \
-             end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}', if_not_exists => true); \
-             CALL refresh_continuous_aggregate('{rel}', NULL, NULL)",
+             end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}', if_not_exists => true)",
             rel = r.relation,
             start = r.start_offset,
             end = r.end_offset,
             every = r.schedule
         ))
         .map_err(db_error(format!("adding the refresh policy of {}", r.relation)))?;
+        // A statement of its own: several statements in one simple query form an
+        // implicit transaction block, where a refresh cannot run.
+        conn.batch_execute(&format!(
+            "CALL refresh_continuous_aggregate('{rel}', NULL, NULL)",
+            rel = r.relation
+        ))
+        .map_err(db_error(format!("refreshing {}", r.relation)))?;
         tracing::info!("created {} (continuous aggregate, real-time)", r.relation);
     }
     Ok(())

@@ -81,13 +81,20 @@ fn applying_the_same_settings_twice_changes_nothing_and_each_change_is_one_actio
         db.lines(
             "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY view_name"
         ),
-        ["prices_monthly|true", "prices_weekly|true"]
+        // The daily aggregates are materialized only; the intraday rollups are real-time.
+        [
+            "intraday_daily|false",
+            "intraday_hourly|false",
+            "prices_monthly|true",
+            "prices_weekly|true"
+        ]
     );
     assert_eq!(
         db.scalar(
             "SELECT count(*) FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_aggregate'"
         ),
-        "2"
+        "4",
+        "a refresh policy for each of the four continuous aggregates"
     );
 
     // One setting changed → one action, and the database follows.
@@ -116,7 +123,7 @@ fn applying_the_same_settings_twice_changes_nothing_and_each_change_is_one_actio
         ["compression policy: compress chunks older than 2 years (was 1 year)"]
     );
     assert_eq!(
-        db.scalar("SELECT config ->> 'compress_after' FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression'"),
+        db.scalar("SELECT config ->> 'compress_after' FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression' AND hypertable_name = 'daily_prices'"),
         "2 years"
     );
 

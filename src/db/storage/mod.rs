@@ -11,18 +11,13 @@ pub mod aggregates;
 pub mod hypertable;
 pub mod settings;
 
-pub use settings::{Aggregate, PgInterval, StorageSettings};
+pub use settings::{Aggregate, PgInterval, StorageSettings, DEFAULT_CHUNK_DAYS};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Integer};
 
 use super::Capabilities;
 use crate::error::Result;
-
-/// Chunk interval for `daily_prices` when it is first made a hypertable (TimescaleDB
-/// would store `1 year` as 360 days, so say what is meant); see
-/// [`settings::DEFAULT_CHUNK_DAYS`] for why, and `[storage] chunk_interval` to change it.
-pub const CHUNK_INTERVAL: &str = "365 days";
 
 #[derive(QueryableByName)]
 struct Count {
@@ -47,15 +42,17 @@ pub fn apply(conn: &mut PgConnection, caps: &Capabilities) -> Result<bool> {
     }
     // No default `day DESC` index: the (symbol, day) key serves per-symbol range
     // queries, and the extra index cost a third of the load time in measurements.
+    // Chunks of [`DEFAULT_CHUNK_DAYS`] whole days (TimescaleDB would store `1 year` as
+    // 360 days); `[storage] chunk_interval` changes it afterwards.
     diesel::sql_query(
-        "SELECT create_hypertable('daily_prices', by_range('day', $1::interval), \
+        "SELECT create_hypertable('daily_prices', by_range('day', make_interval(days => $1::int)), \
          create_default_indexes => false, if_not_exists => true, migrate_data => true)",
     )
-    .bind::<Text, _>(CHUNK_INTERVAL)
+    .bind::<Integer, _>(DEFAULT_CHUNK_DAYS as i32)
     .execute(conn)
     .map_err(super::db_error("creating the daily_prices hypertable"))?;
     tracing::info!(
-        chunk_interval = CHUNK_INTERVAL,
+        chunk_days = DEFAULT_CHUNK_DAYS,
         "daily_prices is now a hypertable"
     );
     Ok(true)
@@ -76,7 +73,7 @@ pub fn apply_settings(
     if caps.has_timescale() {
         if apply(conn, caps)? {
             actions.push(format!(
-                "made daily_prices a hypertable ({CHUNK_INTERVAL} chunks)"
+                "made daily_prices a hypertable ({DEFAULT_CHUNK_DAYS} days chunks)"
             ));
         }
         apply_hypertable(conn, settings, &mut actions)?;

@@ -38,33 +38,43 @@ impl PgInterval {
     /// # Errors
     /// A message saying what is accepted.
     pub fn parse(text: &str) -> Result<PgInterval, String> {
-        let bad = || {
+        Self::read(text, false).ok_or_else(|| {
             format!(
                 "`{text}` is not an interval like `30 days`, `4 weeks`, `6 months` or `2 years`"
             )
-        };
+        })
+    }
+
+    /// A time-bucket width for the analysis templates: what [`PgInterval::parse`]
+    /// accepts, and quarters, read as three months (`"1 quarter"` is `3 months`).
+    /// `None` when it is neither; the caller says what it expected.
+    pub fn parse_bucket_width(text: &str) -> Option<PgInterval> {
+        Self::read(text, true)
+    }
+
+    /// `<amount> <unit>[s]`, any case, the amount 1..=100000 (a bound that keeps every
+    /// conversion to days or months within `u32`).
+    fn read(text: &str, quarters: bool) -> Option<PgInterval> {
+        const MAX_AMOUNT: u32 = 100_000;
         let mut parts = text.split_whitespace();
         let amount: u32 = parts
-            .next()
-            .and_then(|n| n.parse().ok())
-            .filter(|&n| n > 0)
-            .ok_or_else(bad)?;
-        let unit = match parts
-            .next()
-            .ok_or_else(bad)?
-            .to_ascii_lowercase()
-            .trim_end_matches('s')
-        {
-            "day" => Unit::Days,
-            "week" => Unit::Weeks,
-            "month" => Unit::Months,
-            "year" => Unit::Years,
-            _ => return Err(bad()),
-        };
-        if parts.next().is_some() || amount > 100_000 {
-            return Err(bad());
+            .next()?
+            .parse()
+            .ok()
+            .filter(|amount| (1..=MAX_AMOUNT).contains(amount))?;
+        let unit = parts.next()?.to_ascii_lowercase();
+        if parts.next().is_some() {
+            return None;
         }
-        Ok(PgInterval { amount, unit })
+        let (amount, unit) = match unit.trim_end_matches('s') {
+            "day" => (amount, Unit::Days),
+            "week" => (amount, Unit::Weeks),
+            "month" => (amount, Unit::Months),
+            "quarter" if quarters => (amount * 3, Unit::Months),
+            "year" => (amount, Unit::Years),
+            _ => return None,
+        };
+        Some(PgInterval { amount, unit })
     }
 
     /// Whole days, with a year as 365 days and a month as 30 (for chunk sizes, where
@@ -211,6 +221,25 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn bucket_widths_also_take_quarters() {
+        let width = |text| PgInterval::parse_bucket_width(text).map(|w| w.to_string());
+        assert_eq!(width("1 quarter").as_deref(), Some("3 months"));
+        assert_eq!(width("2 Quarters").as_deref(), Some("6 months"));
+        assert_eq!(width("2 WEEKS").as_deref(), Some("2 weeks"));
+        assert_eq!(width("1 year").as_deref(), Some("1 year"));
+        assert_eq!(width("100001 days"), None);
+        assert_eq!(width("4294967295 years"), None);
+        assert_eq!(width("1 fortnight"), None);
+        assert_eq!(
+            PgInterval::parse("1 quarter"),
+            Err(
+                "`1 quarter` is not an interval like `30 days`, `4 weeks`, `6 months` or `2 years`"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]

@@ -4,6 +4,12 @@
 //! arbitrary dates. Date axes therefore get calendar ticks chosen here: times of day on
 //! round hours, Mondays, month and year starts. Number axes keep plotters' 1-2-5 steps but
 //! get labels with thousands separators and M/B/T suffixes.
+//!
+//! Plotters' `datetime` feature does not do this (checked against plotters 0.3.7): its
+//! `RangedDate` ticks every n weeks counted from the first day of the data (a Wednesday
+//! start ticks on Wednesdays), `Monthly` starts quarters at the first whole month instead of
+//! January/April/July/October, and `Yearly` ticks on the first month of the data, not on
+//! January. So the calendar ticks stay here, on a plain `f64` day axis.
 
 use std::ops::Range;
 

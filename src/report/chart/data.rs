@@ -415,20 +415,6 @@ fn parse_date(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::Column;
-
-    fn table(names: &[&str], rows: &[&[Option<&str>]]) -> Table {
-        Table {
-            columns: names
-                .iter()
-                .map(|name| Column::new(*name, "text"))
-                .collect(),
-            rows: rows
-                .iter()
-                .map(|row| row.iter().map(|cell| cell.map(str::to_owned)).collect())
-                .collect(),
-        }
-    }
 
     fn indices(x: usize, y: &[usize], series: Option<usize>) -> ColumnIndices {
         ColumnIndices {
@@ -452,8 +438,8 @@ mod tests {
 
     #[test]
     fn lines_group_by_series_sort_by_x_and_skip_nulls() {
-        let rows = table(
-            &["d", "s", "v"],
+        let rows = Table::from_text(
+            &[("d", "text"), ("s", "text"), ("v", "text")],
             &[
                 &[Some("1970-01-03"), Some("B"), Some("3")],
                 &[Some("1970-01-02"), Some("A"), Some("2")],
@@ -482,8 +468,8 @@ mod tests {
 
     #[test]
     fn numbers_are_an_x_axis_too() {
-        let rows = table(
-            &["n", "v"],
+        let rows = Table::from_text(
+            &[("n", "text"), ("v", "text")],
             &[&[Some("2"), Some("1")], &[Some("1e3"), Some("2")]],
         );
         let plot = lines(&rows, &indices(0, &[1], None)).expect("readable");
@@ -494,8 +480,8 @@ mod tests {
 
     #[test]
     fn unreadable_cells_are_reported_with_their_row() {
-        let rows = table(
-            &["d", "v"],
+        let rows = Table::from_text(
+            &[("d", "text"), ("v", "text")],
             &[
                 &[Some("2024-01-02"), Some("1")],
                 &[Some("2024-01-03"), Some("n/a")],
@@ -515,8 +501,13 @@ mod tests {
 
     #[test]
     fn bars_take_categories_in_order_and_group_by_series_and_y() {
-        let rows = table(
-            &["sym", "year", "ret", "vol"],
+        let rows = Table::from_text(
+            &[
+                ("sym", "text"),
+                ("year", "text"),
+                ("ret", "text"),
+                ("vol", "text"),
+            ],
             &[
                 &[Some("MSFT"), Some("2023"), Some("0.5"), Some("0.2")],
                 &[Some("AAPL"), Some("2023"), Some("0.4"), None],
@@ -534,8 +525,14 @@ mod tests {
 
     #[test]
     fn candles_need_all_four_prices() {
-        let rows = table(
-            &["d", "o", "h", "l", "c"],
+        let rows = Table::from_text(
+            &[
+                ("d", "text"),
+                ("o", "text"),
+                ("h", "text"),
+                ("l", "text"),
+                ("c", "text"),
+            ],
             &[
                 &[
                     Some("1970-01-02"),
