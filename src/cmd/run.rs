@@ -38,6 +38,16 @@ pub struct RunSummary {
     pub tests: Vec<analysis::datatest::TestResult>,
 }
 
+/// A run that did all it could while some files, analyses or exports failed (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{} (see {}); everything else is done", failures.join("; "), summary_file.display())]
+pub struct Partial {
+    /// One line per failure, as in the summary.
+    pub failures: Vec<String>,
+    /// The run's `summary.json`, which has the details.
+    pub summary_file: PathBuf,
+}
+
 #[derive(Debug, serde::Serialize)]
 pub struct AnalysisSummary {
     pub name: String,
@@ -128,11 +138,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
         )));
     }
     if summary.status == Status::Partial {
-        return Err(Error::Message(format!(
-            "{} (see {}); everything else is done",
-            summary.failures.join("; "),
-            summary.report_dir.join("summary.json").display()
-        )));
+        return Err(Partial {
+            failures: summary.failures,
+            summary_file: summary.report_dir.join("summary.json"),
+        }
+        .into());
     }
     Ok(())
 }
@@ -140,19 +150,26 @@ pub fn run(args: &RunArgs) -> Result<()> {
 /// `<report dir>/index.html`: every run of the job with links to the reports on disk.
 /// Written whole (temporary file, then rename); failing to is only a warning.
 fn write_index(conn: &mut PgConnection, job: &Job) {
-    let written = db::runs::history(conn, Some(&job.name), 500)
-        .map_err(|e| e.to_string())
-        .and_then(|runs| {
-            let dir = &job.report.dir;
-            let html = report::index::render_index(&job.name, &runs, &|as_of| {
-                dir.join(as_of).join("report.html").exists()
-            });
-            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-            let temp = dir.join(format!(".index.html.{}", std::process::id()));
-            std::fs::write(&temp, html).map_err(|e| e.to_string())?;
-            std::fs::rename(&temp, dir.join("index.html")).map_err(|e| e.to_string())
+    #[derive(Debug, thiserror::Error)]
+    enum IndexError {
+        #[error(transparent)]
+        Query(#[from] diesel::result::Error),
+        #[error(transparent)]
+        Write(#[from] std::io::Error),
+    }
+    let mut write = || -> std::result::Result<(), IndexError> {
+        let runs = db::runs::history(conn, Some(&job.name), 500)?;
+        let dir = &job.report.dir;
+        let html = report::index::render_index(&job.name, &runs, &|as_of| {
+            dir.join(as_of).join("report.html").exists()
         });
-    if let Err(e) = written {
+        std::fs::create_dir_all(dir)?;
+        let temp = dir.join(format!(".index.html.{}", std::process::id()));
+        std::fs::write(&temp, html)?;
+        std::fs::rename(&temp, dir.join("index.html"))?;
+        Ok(())
+    };
+    if let Err(e) = write() {
         tracing::warn!("could not write the runs index: {e}");
     }
 }

@@ -39,7 +39,7 @@ fn feed_status(feed: &Feed, conn: &mut diesel::PgConnection) -> Result<status::S
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Message(format!("cannot start the async runtime: {e}")))?;
+        .map_err(crate::stream::StreamError::Runtime)?;
     let broker = runtime.block_on(async {
         let (_client, js) = broker::connect(feed).await?;
         broker::state(&js, feed).await
