@@ -64,9 +64,12 @@ pub struct AnalysisSummary {
 pub fn run(args: &RunArgs) -> Result<()> {
     let job = job::load(&args.job.job, &args.job.vars)?;
     let selection = analysis::Selection::new(&args.select, &args.exclude);
-    // Fail on a bad --select, template errors and dependency cycles before touching the
-    // database (a configuration error runs nothing). The plan that runs comes later:
-    // it needs the server's dialect, the as-of day and the tables already built.
+    // Planned twice on purpose. This first plan renders every selected template with
+    // the plain PostgreSQL dialect so a bad --select, a template error or a dependency
+    // cycle exits 2 before runner touches the database (no lock, no migration, no
+    // `runs` row: a configuration error runs nothing). The plan that runs comes later in
+    // `execute`: it needs the server's dialect, the as-of day read from the loaded data
+    // and which incremental tables exist, none of which is known here.
     analysis::plan(
         &job,
         &selection,
@@ -256,6 +259,7 @@ fn execute(
             existing.insert(name);
         }
     }
+    // The real plan (see the check in `run` for why there are two).
     let selection = analysis::Selection::new(&args.select, &args.exclude);
     let levels = analysis::plan(job, &selection, analysis::dialect(caps), as_of, &existing)?;
     let mut executed = analysis::run_all(pool, levels, job);
