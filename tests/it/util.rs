@@ -173,6 +173,13 @@ impl Project {
         self
     }
 
+    /// No fixture data: `data/` is left empty, for tests that bring their own files.
+    pub fn without_fixture(self) -> Self {
+        std::fs::remove_dir_all(self.path("data")).unwrap();
+        std::fs::create_dir(self.path("data")).unwrap();
+        self
+    }
+
     /// `data/<rel>` with `text` as its content (replacing the fixture's file, if any).
     pub fn data(self, rel: &str, text: &str) -> Self {
         self.write(&format!("data/{rel}"), text);
