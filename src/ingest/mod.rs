@@ -150,6 +150,14 @@ pub fn latest_day(conn: &mut diesel::PgConnection) -> Result<Option<chrono::Naiv
         .map_err(crate::db::db_error("finding the latest trading day"))
 }
 
+/// The last plausible day of a price row: today by the run's clock (the test clock
+/// when `RUNNER_CLOCK_START` is set), in the time zone that reaches a date first
+/// (UTC+14), so an exchange east of UTC is never ahead of it.
+fn today() -> Result<chrono::NaiveDate> {
+    let now = crate::scheduler::clock::Clock::from_env()?.now();
+    Ok((now + chrono::Duration::hours(14)).date_naive())
+}
+
 /// Run every ingest source of `job`.
 pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
@@ -209,8 +217,9 @@ struct Counts {
 }
 
 /// Per-source settings the workers need.
-struct SourceSettings<'a> {
-    rules: &'a RuleSet,
+struct SourceSettings {
+    /// The source's rules, with today's date for `after_today`.
+    rules: RuleSet,
     max_reject_ratio: Option<f64>,
 }
 
@@ -244,13 +253,14 @@ fn load_prices(
     for path in &summary.missing {
         tracing::warn!(file = %path, "file is gone; its rows are kept");
     }
+    let today = today()?;
     let settings: BTreeMap<&str, SourceSettings> = sources
         .iter()
         .map(|s| {
             (
                 s.name.as_str(),
                 SourceSettings {
-                    rules: &s.rules,
+                    rules: s.rules.clone().with_today(today),
                     max_reject_ratio: s.max_reject_ratio,
                 },
             )
@@ -505,23 +515,27 @@ fn prepare_file(
     let change = manifest::classify(entry, &data);
     let parsed = match &change {
         Change::Touched | Change::Unchanged => parse::Parsed::default(),
-        Change::Grew { offset, first_line } => match parse::read_header(&data).map_err(&fail)? {
-            Some((columns, _)) => {
-                // Appended rows are new unless their day is stored: a day before the
-                // file's last one is a late addition to history, not a duplicate.
-                let stored = load::stored_days(conn, &file.symbol)
-                    .map_err(|e| fail(format!("reading the stored days: {e}")))?;
-                parse::parse_rows(
-                    &data[*offset..],
-                    *first_line,
-                    &columns,
-                    source.rules,
-                    stored,
-                )
+        Change::Grew { offset, first_line } => {
+            match parse::read_header(&data).map_err(|e| fail(e.to_string()))? {
+                Some((columns, _)) => {
+                    // Appended rows are new unless their day is stored: a day before the
+                    // file's last one is a late addition to history, not a duplicate.
+                    let stored = load::stored_days(conn, &file.symbol)
+                        .map_err(|e| fail(format!("reading the stored days: {e}")))?;
+                    parse::parse_rows(
+                        &data[*offset..],
+                        *first_line,
+                        &columns,
+                        &source.rules,
+                        stored,
+                    )
+                }
+                None => parse::Parsed::default(),
             }
-            None => parse::Parsed::default(),
-        },
-        Change::New | Change::Replaced => parse::parse_file(&data, source.rules).map_err(&fail)?,
+        }
+        Change::New | Change::Replaced => {
+            parse::parse_file(&data, &source.rules).map_err(|e| fail(e.to_string()))?
+        }
     };
     let rows = parsed.bars.len() as u64;
     let rejected = parsed.rejects.len() as u64;

@@ -418,8 +418,8 @@ impl Checker<'_> {
                 );
                 continue;
             };
-            if let Err(message) = rules.set(rule, value) {
-                self.problem(outcome, &key, message);
+            if let Err(e) = rules.set(rule, value) {
+                self.problem(outcome, &key, e.to_string());
             }
         }
         rules
