@@ -163,7 +163,7 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
     let started = Instant::now();
     let mut summary = IngestSummary::default();
     for source in job.ingest.iter().filter(|s| s.kind == SourceKind::Symbols) {
-        summary.symbols_upserted += load_symbols(pool, source)? as u64;
+        load_symbols(pool, source, &mut summary)?;
     }
     let price_sources: Vec<&IngestSource> = job
         .ingest
@@ -173,24 +173,44 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
     if !price_sources.is_empty() {
         load_prices(pool, &price_sources, options, &mut summary)?;
     }
+    summary.failures.sort_by(|a, b| a.path.cmp(&b.path));
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     summary.rows_per_sec = summary.rows_loaded as f64 / summary.elapsed_secs.max(1e-9);
     Ok(summary)
 }
 
-fn load_symbols(pool: &Pool, source: &IngestSource) -> Result<usize> {
-    let mut written = 0;
+/// Load each metadata file of `source`. A file that cannot be read at all is a failure
+/// of that file (the run exits 1 at the end); its bad lines are rejects.
+fn load_symbols(pool: &Pool, source: &IngestSource, summary: &mut IngestSummary) -> Result<()> {
     for path in discover::files_of(source).map_err(Error::Message)? {
-        let (rows, rejects) = symbols::parse(&path).map_err(Error::Message)?;
-        for r in &rejects {
-            tracing::warn!("{}:{}: {} ({})", path.display(), r.line, r.reason, r.raw);
+        let path_text = path.display().to_string();
+        let parsed = match symbols::parse(&path) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                tracing::error!(file = %path_text, "{e}; no symbol metadata loaded from it");
+                summary.files_failed += 1;
+                summary.failures.push(FileFailure {
+                    path: path_text,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        for r in &parsed.rejects {
+            tracing::warn!("{path_text}:{}: {}: {}", r.line, r.rule, r.reason);
+            *summary
+                .rejects_by_rule
+                .entry(r.rule.to_owned())
+                .or_default() += 1;
         }
+        summary.rows_rejected += parsed.rejects.len() as u64;
         let mut conn = crate::db::pool::checkout(pool)?;
-        written += symbols::upsert(&mut conn, &rows)
-            .map_err(crate::db::db_error(format!("loading {}", path.display())))?;
-        tracing::info!(file = %path.display(), symbols = rows.len(), "symbol metadata loaded");
+        summary.symbols_upserted += symbols::upsert(&mut conn, &path_text, &parsed)
+            .map_err(crate::db::db_error(format!("loading {path_text}")))?
+            as u64;
+        tracing::info!(file = %path_text, symbols = parsed.rows.len(), rejected = parsed.rejects.len(), "symbol metadata loaded");
     }
-    Ok(written)
+    Ok(())
 }
 
 /// The outcome of one file.

@@ -104,35 +104,13 @@ impl Columns {
     /// Map header names to positions. `Date` and `Close` are required.
     ///
     /// # Errors
-    /// A header name with a NUL or non-UTF-8 byte (it could be a misspelt `Close`), or
-    /// no `Date` or `Close` column.
-    pub fn from_header(header: &csv::ByteRecord) -> Result<Self, HeaderError> {
-        let mut names = Vec::with_capacity(header.len());
-        for (i, raw) in header.iter().enumerate() {
-            let problem = match (raw.contains(&0), std::str::from_utf8(raw)) {
-                (true, _) => Some("a NUL byte".to_owned()),
-                (false, Err(e)) => Some(format!(
-                    "a byte that is not UTF-8 (0x{:02X})",
-                    raw[e.valid_up_to()]
-                )),
-                (false, Ok(name)) => {
-                    names.push(name.trim().trim_start_matches('\u{feff}').to_owned());
-                    None
-                }
-            };
-            if let Some(problem) = problem {
-                return Err(HeaderError::BadByte {
-                    column: i + 1,
-                    name: quoted(&String::from_utf8_lossy(raw).replace('\0', "\u{FFFD}")),
-                    problem,
-                });
-            }
-        }
+    /// No `Date` or `Close` column.
+    pub fn from_names(names: Vec<String>) -> Result<Self, HeaderError> {
         let find = |name: &str| names.iter().position(|h| h.eq_ignore_ascii_case(name));
         let date = find("Date").ok_or(HeaderError::MissingColumn("Date"))?;
         let close = find("Close").ok_or(HeaderError::MissingColumn("Close"))?;
         Ok(Columns {
-            width: header.len(),
+            width: names.len(),
             date,
             close,
             open: find("Open"),
@@ -145,14 +123,36 @@ impl Columns {
             names,
         })
     }
+}
 
-    /// `column 5 (`Close`)`, or `field 9` past the header's columns.
-    fn describe(&self, index: usize) -> String {
-        match self.names.get(index) {
-            Some(name) => format!("column {} (`{name}`)", index + 1),
-            None => format!("field {}", index + 1),
-        }
+/// `column 5 (`Close`)`, or `field 9` past the header's columns.
+fn describe(names: &[String], index: usize) -> String {
+    match names.get(index) {
+        Some(name) => format!("column {} (`{name}`)", index + 1),
+        None => format!("field {}", index + 1),
     }
+}
+
+/// The header's names, trimmed, each checked for bytes that would make it a different
+/// name than the one meant (a NUL, a Latin-1 `ö` in `Clöse`).
+fn header_names(header: &csv::ByteRecord) -> Result<Vec<String>, HeaderError> {
+    let mut names = Vec::with_capacity(header.len());
+    for (i, raw) in header.iter().enumerate() {
+        let problem = match (raw.contains(&0), std::str::from_utf8(raw)) {
+            (true, _) => "a NUL byte".to_owned(),
+            (false, Err(e)) => format!("a byte that is not UTF-8 (0x{:02X})", raw[e.valid_up_to()]),
+            (false, Ok(name)) => {
+                names.push(name.trim().trim_start_matches('\u{feff}').to_owned());
+                continue;
+            }
+        };
+        return Err(HeaderError::BadByte {
+            column: i + 1,
+            name: quoted(&String::from_utf8_lossy(raw).replace('\0', "\u{FFFD}")),
+            problem,
+        });
+    }
+    Ok(names)
 }
 
 /// Split off a leading BOM and the header line; returns the columns and the byte
@@ -161,6 +161,17 @@ impl Columns {
 /// # Errors
 /// A file that is UTF-16, starts with a blank line, or has an unusable header.
 pub fn read_header(data: &[u8]) -> Result<Option<(Columns, usize)>, HeaderError> {
+    match read_header_names(data)? {
+        None => Ok(None),
+        Some((names, start)) => Ok(Some((Columns::from_names(names)?, start))),
+    }
+}
+
+/// [`read_header`] for any CSV file: the header's names and where the rows begin.
+///
+/// # Errors
+/// A file that is UTF-16, starts with a blank line, or has a bad byte in the header.
+pub fn read_header_names(data: &[u8]) -> Result<Option<(Vec<String>, usize)>, HeaderError> {
     // UTF-16 by its byte-order mark, or by the zero bytes of ASCII text without one.
     let utf16_ascii = |b: &[u8]| b.len() >= 4 && b[0] != 0 && b[1] == 0 && b[3] == 0;
     if data.starts_with(b"\xFF\xFE")
@@ -198,7 +209,7 @@ pub fn read_header(data: &[u8]) -> Result<Option<(Columns, usize)>, HeaderError>
     let mut header = csv::ByteRecord::new();
     // Reading bytes from memory in flexible mode cannot fail.
     let _ = reader.read_byte_record(&mut header);
-    Ok(Some((Columns::from_header(&header)?, bom + header_end)))
+    Ok(Some((header_names(&header)?, bom + header_end)))
 }
 
 /// Parse a whole file.
@@ -227,13 +238,114 @@ fn row_reader(body: &[u8]) -> csv::Reader<&[u8]> {
         .from_reader(body)
 }
 
+/// Rows of a CSV body, one per line. A quote left open at the end of a line makes that
+/// line a bad row, and reading starts afresh on the next line, so one stray quote
+/// cannot swallow the rows after it (the files this reads never quote a line break).
+pub struct RowReader<'a> {
+    body: &'a [u8],
+    /// Where the current csv reader starts in `body` (it restarts after a bad quote).
+    base: usize,
+    reader: csv::Reader<&'a [u8]>,
+    lines: LineCounter,
+    /// No NUL and no invalid UTF-8 anywhere: rows need no byte checks. Nearly every
+    /// file is clean, and one pass over it is far cheaper than one per field.
+    pub clean_bytes: bool,
+}
+
+/// What [`RowReader::next`] found.
+pub enum RowRead<'a> {
+    /// A row in the record; `start` is its first byte, `text` its line.
+    Row {
+        start: usize,
+        text: &'a [u8],
+    },
+    /// A line that is no row: an unterminated quote.
+    Bad {
+        start: usize,
+        text: &'a [u8],
+        rule: Rule,
+        reason: String,
+    },
+    End,
+}
+
+impl<'a> RowReader<'a> {
+    /// Rows of `body`, whose first line is line `first_line` of the file.
+    pub fn new(body: &'a [u8], first_line: u64) -> Self {
+        RowReader {
+            body,
+            base: 0,
+            reader: row_reader(body),
+            // Line numbers are counted here, lazily and only forward, because the csv
+            // reader counts a CRLF row's `\n` as part of the next row.
+            lines: LineCounter {
+                cursor: 0,
+                line: first_line,
+            },
+            clean_bytes: !body.contains(&0) && std::str::from_utf8(body).is_ok(),
+        }
+    }
+
+    /// The next row, read into `record`.
+    pub fn next(&mut self, record: &mut csv::ByteRecord) -> RowRead<'a> {
+        let body = self.body;
+        let before = self.base + self.reader.position().byte() as usize;
+        let read = self.reader.read_byte_record(record);
+        let end = (self.base + self.reader.position().byte() as usize).min(body.len());
+        let start = row_start(
+            body,
+            record
+                .position()
+                .map_or(before, |p| self.base + p.byte() as usize),
+        )
+        .min(end);
+        let text = trim_line_end(&body[start..end]);
+        let bad = match read {
+            Ok(false) => return RowRead::End,
+            Ok(true) => open_quote_line(text).map(|(line_end, field)| {
+                (
+                    line_end,
+                    Rule::UnterminatedQuote,
+                    format!("the quote opening field {field} is not closed on this line"),
+                )
+            }),
+            // Reading bytes from memory in flexible mode does not fail; if it ever
+            // does, the line is a bad row and reading goes on after it.
+            Err(e) => Some((
+                text.iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(text.len(), |i| i + 1),
+                Rule::FieldCount,
+                format!("unreadable CSV: {e}"),
+            )),
+        };
+        match bad {
+            None => RowRead::Row { start, text },
+            Some((line_end, rule, reason)) => {
+                // The reader took the following lines into this row: read them again.
+                if start + line_end < end {
+                    self.base = start + line_end;
+                    self.reader = row_reader(&body[self.base..]);
+                }
+                RowRead::Bad {
+                    start,
+                    text: trim_line_end(&text[..line_end]),
+                    rule,
+                    reason,
+                }
+            }
+        }
+    }
+
+    /// The line number of byte `offset` (asked for in increasing order).
+    pub fn line_at(&mut self, offset: usize) -> u64 {
+        self.lines.line_at(self.body, offset)
+    }
+}
+
 /// Parse data rows (no header) that begin on line `first_line`. `seen` holds the days
 /// accepted from earlier lines (for rows appended to a loaded file: the days stored),
 /// which are duplicates here exactly as they would be in a parse of the whole file.
-///
-/// A row is one line. A quote left open at the end of a line makes that line a
-/// reject, and reading starts afresh on the next line, so one stray quote cannot
-/// swallow the rows after it (the price files never quote a line break).
 pub fn parse_rows(
     body: &[u8],
     first_line: u64,
@@ -242,82 +354,32 @@ pub fn parse_rows(
     mut seen: HashSet<NaiveDate>,
 ) -> Parsed {
     let mut parsed = Parsed::default();
-    // Nearly every file is clean: checked once here, its rows need no byte checks.
-    let clean_bytes = !body.contains(&0) && std::str::from_utf8(body).is_ok();
-    // Where the current reader starts in `body` (it is restarted after a bad quote).
-    let mut base = 0;
-    let mut reader = row_reader(body);
+    let mut rows = RowReader::new(body, first_line);
     let mut record = csv::ByteRecord::new();
-    // Line numbers are counted here, lazily and only forward, because the csv reader
-    // counts a CRLF row's `\n` as part of the next row.
-    let mut lines = LineCounter {
-        cursor: 0,
-        line: first_line,
-    };
     loop {
-        let before = base + reader.position().byte() as usize;
-        let read = reader.read_byte_record(&mut record);
-        let end = (base + reader.position().byte() as usize).min(body.len());
-        let start = row_start(
-            body,
-            record
-                .position()
-                .map_or(before, |p| base + p.byte() as usize),
-        )
-        .min(end);
-        let text = trim_line_end(&body[start..end]);
-        let reject = |parsed: &mut Parsed, lines: &mut LineCounter, rule, reason: String, raw| {
-            parsed
-                .rejects
-                .push(Reject::new(lines.line_at(body, start), rule, &reason, raw));
-        };
-        match read {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                // Reading bytes from memory in flexible mode does not fail; if it ever
-                // does, the line is a reject and reading goes on after it.
-                let line_end = text
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(text.len(), |i| i + 1);
-                reject(
-                    &mut parsed,
-                    &mut lines,
-                    Rule::FieldCount,
-                    format!("unreadable CSV: {e}"),
-                    trim_line_end(&text[..line_end]),
-                );
-                base = start + line_end;
-                reader = row_reader(&body[base..]);
+        let (start, text) = match rows.next(&mut record) {
+            RowRead::End => break,
+            RowRead::Bad {
+                start,
+                text,
+                rule,
+                reason,
+            } => {
+                let line = rows.line_at(start);
+                parsed.rejects.push(Reject::new(line, rule, &reason, text));
                 continue;
             }
-        }
-        if let Some((line_end, field)) = open_quote_line(text) {
-            let line = trim_line_end(&text[..line_end]);
-            reject(
-                &mut parsed,
-                &mut lines,
-                Rule::UnterminatedQuote,
-                format!("the quote opening field {field} is not closed on this line"),
-                line,
-            );
-            // The reader took the following lines into this row: read them again.
-            if start + line_end < end {
-                base = start + line_end;
-                reader = row_reader(&body[base..]);
-            }
-            continue;
-        }
+            RowRead::Row { start, text } => (start, text),
+        };
         let mut row = RowCheck {
             rules,
             flags: Vec::new(),
             normalized: 0,
         };
-        let checked = if clean_bytes {
+        let checked = if rows.clean_bytes {
             Ok(())
         } else {
-            check_bytes(&record, columns)
+            check_bytes(&record, &columns.names)
         };
         match checked.and_then(|()| row.check(&record, columns, &mut seen)) {
             Ok(bar) => {
@@ -331,7 +393,10 @@ pub fn parse_rows(
                     }));
                 parsed.bars.push(bar);
             }
-            Err((rule, reason)) => reject(&mut parsed, &mut lines, rule, reason, text),
+            Err((rule, reason)) => {
+                let line = rows.line_at(start);
+                parsed.rejects.push(Reject::new(line, rule, &reason, text));
+            }
         }
     }
     parsed
@@ -339,12 +404,12 @@ pub fn parse_rows(
 
 /// A NUL byte or a byte that is not UTF-8 makes the row a reject naming the column:
 /// its fields cannot be trusted, and PostgreSQL could not store the text.
-fn check_bytes(record: &csv::ByteRecord, columns: &Columns) -> Result<(), RowError> {
+pub fn check_bytes(record: &csv::ByteRecord, names: &[String]) -> Result<(), (Rule, String)> {
     for (i, field) in record.iter().enumerate() {
         if let Some(at) = field.iter().position(|&b| b == 0) {
             return Err((
                 Rule::NulByte,
-                format!("NUL byte in {} at byte {}", columns.describe(i), at + 1),
+                format!("NUL byte in {} at byte {}", describe(names, i), at + 1),
             ));
         }
         if let Err(e) = std::str::from_utf8(field) {
@@ -353,7 +418,7 @@ fn check_bytes(record: &csv::ByteRecord, columns: &Columns) -> Result<(), RowErr
                 Rule::InvalidUtf8,
                 format!(
                     "{} has a byte that is not UTF-8 (0x{:02X} at byte {}); convert the file to UTF-8",
-                    columns.describe(i),
+                    describe(names, i),
                     field[at],
                     at + 1
                 ),
