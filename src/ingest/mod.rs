@@ -7,6 +7,7 @@
 //! are retried one per transaction, so a bad file fails alone. Batches are parsed and
 //! loaded in parallel (rayon), each worker with its own pooled connection.
 
+pub mod coverage;
 pub mod discover;
 pub mod load;
 pub mod manifest;
@@ -136,18 +137,6 @@ impl Default for IngestOptions {
             stop: None,
         }
     }
-}
-
-/// The newest trading day in `daily_prices` (None when nothing is loaded): what a job
-/// without `as_of` analyses.
-pub fn latest_day(conn: &mut diesel::PgConnection) -> Result<Option<chrono::NaiveDate>> {
-    use diesel::prelude::*;
-
-    use crate::db::schema::daily_prices;
-    daily_prices::table
-        .select(diesel::dsl::max(daily_prices::day))
-        .first(conn)
-        .map_err(crate::db::db_error("finding the latest trading day"))
 }
 
 /// The last plausible day of a price row: today by the run's clock (the test clock
