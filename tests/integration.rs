@@ -11,6 +11,8 @@ mod it {
     mod analyses;
     /// Materialized analyses, ref(), dependency order, --select, cycles, live check.
     mod analysis_dag;
+    /// Issue 10: bad rows, metadata lines and dates cost one row, with a true reason.
+    mod badinput_rows;
     /// The durable change log: commits with its writer, waits for writers in flight.
     mod changelog;
     /// Job files and arguments: every config error names its file and position.

@@ -249,7 +249,7 @@ fn execute(
         );
     }
     lock.check()?;
-    let as_of = super::as_of(job, &mut conn)?;
+    let (as_of, as_of_warning) = super::as_of(job, &mut conn)?;
     analysis::functions::install(&mut conn)?;
     // Incremental analyses whose table exists append to it, unless the change log
     // cannot vouch for the table (then it is rebuilt whole).
@@ -262,6 +262,9 @@ fn execute(
     // The real plan (see the check in `run` for why there are two).
     let selection = analysis::Selection::new(&args.select, &args.exclude);
     let levels = analysis::plan(job, &selection, analysis::dialect(caps), as_of, &existing)?;
+    if as_of.is_none() && levels.iter().any(|level| !level.is_empty()) {
+        return Err(super::no_prices());
+    }
     let mut executed = analysis::run_all(pool, levels, job);
     let pruned = db::changelog::prune(&mut conn).map_err(db::db_error("pruning the change log"))?;
     tracing::debug!(
@@ -286,6 +289,8 @@ fn execute(
         analysis::datatest::run_all(&mut conn, job, &executed, as_of, analysis::dialect(caps));
     let rejects = ingest::rejects::write_csv(&mut conn, &dir.join("rejects.csv"))?;
     let mut meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
+    meta.notes
+        .extend(as_of_warning.iter().map(|w| format!("warning: {w}")));
     meta.tests = tests
         .iter()
         .map(|t| report::TestReport {
@@ -392,7 +397,10 @@ fn report_meta(
     let (rows, symbols) = ingest::manifest::totals(conn)?;
     let mut notes = Vec::new();
     if job.as_of.is_none() {
-        notes.push("as-of date: the latest trading day loaded".to_owned());
+        notes.push(format!(
+            "as-of date: the latest trading day at least {}% of the symbols reached",
+            job.report.as_of_share * 100.0
+        ));
     }
     if rejects > 0 {
         notes.push(format!("{rejects} rejected input rows: see rejects.csv"));

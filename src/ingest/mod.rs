@@ -7,6 +7,7 @@
 //! are retried one per transaction, so a bad file fails alone. Batches are parsed and
 //! loaded in parallel (rayon), each worker with its own pooled connection.
 
+pub mod coverage;
 pub mod discover;
 pub mod load;
 pub mod manifest;
@@ -138,16 +139,12 @@ impl Default for IngestOptions {
     }
 }
 
-/// The newest trading day in `daily_prices` (None when nothing is loaded): what a job
-/// without `as_of` analyses.
-pub fn latest_day(conn: &mut diesel::PgConnection) -> Result<Option<chrono::NaiveDate>> {
-    use diesel::prelude::*;
-
-    use crate::db::schema::daily_prices;
-    daily_prices::table
-        .select(diesel::dsl::max(daily_prices::day))
-        .first(conn)
-        .map_err(crate::db::db_error("finding the latest trading day"))
+/// The last plausible day of a price row: today by the run's clock (the test clock
+/// when `RUNNER_CLOCK_START` is set), in the time zone that reaches a date first
+/// (UTC+14), so an exchange east of UTC is never ahead of it.
+fn today() -> Result<chrono::NaiveDate> {
+    let now = crate::scheduler::clock::Clock::from_env()?.now();
+    Ok((now + chrono::Duration::hours(14)).date_naive())
 }
 
 /// Run every ingest source of `job`.
@@ -155,7 +152,7 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
     let started = Instant::now();
     let mut summary = IngestSummary::default();
     for source in job.ingest.iter().filter(|s| s.kind == SourceKind::Symbols) {
-        summary.symbols_upserted += load_symbols(pool, source)? as u64;
+        load_symbols(pool, source, &mut summary)?;
     }
     let price_sources: Vec<&IngestSource> = job
         .ingest
@@ -165,24 +162,44 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
     if !price_sources.is_empty() {
         load_prices(pool, &price_sources, options, &mut summary)?;
     }
+    summary.failures.sort_by(|a, b| a.path.cmp(&b.path));
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     summary.rows_per_sec = summary.rows_loaded as f64 / summary.elapsed_secs.max(1e-9);
     Ok(summary)
 }
 
-fn load_symbols(pool: &Pool, source: &IngestSource) -> Result<usize> {
-    let mut written = 0;
+/// Load each metadata file of `source`. A file that cannot be read at all is a failure
+/// of that file (the run exits 1 at the end); its bad lines are rejects.
+fn load_symbols(pool: &Pool, source: &IngestSource, summary: &mut IngestSummary) -> Result<()> {
     for path in discover::files_of(source).map_err(Error::Message)? {
-        let (rows, rejects) = symbols::parse(&path).map_err(Error::Message)?;
-        for r in &rejects {
-            tracing::warn!("{}:{}: {} ({})", path.display(), r.line, r.reason, r.raw);
+        let path_text = path.display().to_string();
+        let parsed = match symbols::parse(&path) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                tracing::error!(file = %path_text, "{e}; no symbol metadata loaded from it");
+                summary.files_failed += 1;
+                summary.failures.push(FileFailure {
+                    path: path_text,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        for r in &parsed.rejects {
+            tracing::warn!("{path_text}:{}: {}: {}", r.line, r.rule, r.reason);
+            *summary
+                .rejects_by_rule
+                .entry(r.rule.to_owned())
+                .or_default() += 1;
         }
+        summary.rows_rejected += parsed.rejects.len() as u64;
         let mut conn = crate::db::pool::checkout(pool)?;
-        written += symbols::upsert(&mut conn, &rows)
-            .map_err(crate::db::db_error(format!("loading {}", path.display())))?;
-        tracing::info!(file = %path.display(), symbols = rows.len(), "symbol metadata loaded");
+        summary.symbols_upserted += symbols::upsert(&mut conn, &path_text, &parsed)
+            .map_err(crate::db::db_error(format!("loading {path_text}")))?
+            as u64;
+        tracing::info!(file = %path_text, symbols = parsed.rows.len(), rejected = parsed.rejects.len(), "symbol metadata loaded");
     }
-    Ok(written)
+    Ok(())
 }
 
 /// The outcome of one file.
@@ -209,8 +226,9 @@ struct Counts {
 }
 
 /// Per-source settings the workers need.
-struct SourceSettings<'a> {
-    rules: &'a RuleSet,
+struct SourceSettings {
+    /// The source's rules, with today's date for `after_today`.
+    rules: RuleSet,
     max_reject_ratio: Option<f64>,
 }
 
@@ -244,13 +262,14 @@ fn load_prices(
     for path in &summary.missing {
         tracing::warn!(file = %path, "file is gone; its rows are kept");
     }
+    let today = today()?;
     let settings: BTreeMap<&str, SourceSettings> = sources
         .iter()
         .map(|s| {
             (
                 s.name.as_str(),
                 SourceSettings {
-                    rules: &s.rules,
+                    rules: s.rules.clone().with_today(today),
                     max_reject_ratio: s.max_reject_ratio,
                 },
             )
@@ -505,23 +524,27 @@ fn prepare_file(
     let change = manifest::classify(entry, &data);
     let parsed = match &change {
         Change::Touched | Change::Unchanged => parse::Parsed::default(),
-        Change::Grew { offset, first_line } => match parse::read_header(&data).map_err(&fail)? {
-            Some((columns, _)) => {
-                // Appended rows are new unless their day is stored: a day before the
-                // file's last one is a late addition to history, not a duplicate.
-                let stored = load::stored_days(conn, &file.symbol)
-                    .map_err(|e| fail(format!("reading the stored days: {e}")))?;
-                parse::parse_rows(
-                    &data[*offset..],
-                    *first_line,
-                    &columns,
-                    source.rules,
-                    stored,
-                )
+        Change::Grew { offset, first_line } => {
+            match parse::read_header(&data).map_err(|e| fail(e.to_string()))? {
+                Some((columns, _)) => {
+                    // Appended rows are new unless their day is stored: a day before the
+                    // file's last one is a late addition to history, not a duplicate.
+                    let stored = load::stored_days(conn, &file.symbol)
+                        .map_err(|e| fail(format!("reading the stored days: {e}")))?;
+                    parse::parse_rows(
+                        &data[*offset..],
+                        *first_line,
+                        &columns,
+                        &source.rules,
+                        stored,
+                    )
+                }
+                None => parse::Parsed::default(),
             }
-            None => parse::Parsed::default(),
-        },
-        Change::New | Change::Replaced => parse::parse_file(&data, source.rules).map_err(&fail)?,
+        }
+        Change::New | Change::Replaced => {
+            parse::parse_file(&data, &source.rules).map_err(|e| fail(e.to_string()))?
+        }
     };
     let rows = parsed.bars.len() as u64;
     let rejected = parsed.rejects.len() as u64;

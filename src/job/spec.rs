@@ -120,6 +120,9 @@ pub struct ReportSpec {
     pub formats: Option<Vec<OutputFormat>>,
     /// Rows shown per analysis in Markdown/HTML (the CSV always has all).
     pub max_rows: Option<usize>,
+    /// Without `as_of`: the latest day at least this share of the symbols reached
+    /// (0 < share ≤ 1, default 0.5).
+    pub as_of_share: Option<Spanned<f64>>,
 }
 
 /// `[storage]`: physical layout of the prices (see `db::storage::settings` for defaults

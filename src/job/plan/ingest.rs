@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::Planner;
 use crate::error::suggest;
-use crate::job::rules::{Outcome, Rule, RuleSet};
+use crate::job::rules::{RuleError, RuleSet};
 use crate::job::spec::{IngestSpec, JobSpec, SourceKind};
 use crate::job::vars::Vars;
 
@@ -66,39 +66,18 @@ impl Planner<'_> {
         sources
     }
 
-    /// `[ingest.rules]`: each key a rule name, each value an outcome the rule allows.
+    /// `[ingest.rules]`: each key a rule name and each value an outcome the rule
+    /// allows, or `min_day` and a date.
     fn rules(&mut self, src: &IngestSpec, name: &str) -> RuleSet {
         let mut rules = RuleSet::default();
-        for (rule_name, outcome) in &src.rules {
+        for (rule_name, value) in &src.rules {
             let key = format!("ingest.{name}.rules.{rule_name}");
-            let Some(rule) = Rule::from_name(rule_name) else {
-                let known: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
-                let hint = suggest(rule_name, known.iter().copied())
+            if let Err(e) = rules.configure(rule_name, value.get_ref()) {
+                let hint = matches!(e, RuleError::UnknownRule { .. })
+                    .then(|| suggest(rule_name, RuleSet::keys()))
+                    .flatten()
                     .map(|s| format!("did you mean `{s}`?"));
-                self.problem_at(
-                    outcome,
-                    key,
-                    format!(
-                        "unknown rule `{rule_name}`; known rules: {}",
-                        known.join(", ")
-                    ),
-                )
-                .help = hint;
-                continue;
-            };
-            let Some(outcome_value) = Outcome::from_name(outcome.get_ref()) else {
-                self.problem_at(
-                    outcome,
-                    key,
-                    format!(
-                        "unknown outcome `{}` for rule `{rule_name}`: use `reject`, `repair` or `flag`",
-                        outcome.get_ref()
-                    ),
-                );
-                continue;
-            };
-            if let Err(message) = rules.set(rule, outcome_value) {
-                self.problem_at(outcome, key, message);
+                self.problem_at(value, key, e.to_string()).help = hint;
             }
         }
         rules
