@@ -29,6 +29,9 @@ use error::Result;
 /// # Errors
 /// Whatever the command fails with; [`error::Error::code`] gives the exit code.
 pub fn run(cli: Cli) -> Result<()> {
+    if let Some(seconds) = cli.connect_timeout {
+        db::timeouts::set_cli_connect_timeout(seconds);
+    }
     match cli.command {
         Command::Run(args) => cmd::run::run(&args),
         Command::Check(args) => cmd::check::check(&args),

@@ -16,7 +16,13 @@ fn main() {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
-    if let Err(e) = runner::run(cli) {
+    let outcome = runner::run(cli);
+    // The command dropped its connection pools; their threads must be gone before
+    // `exit` tears down OpenSSL under them (see `db::workers`).
+    runner::db::workers::wait_for_exit(
+        runner::db::timeouts::connect_timeout() + std::time::Duration::from_secs(1),
+    );
+    if let Err(e) = outcome {
         eprintln!("{e}");
         std::process::exit(e.code());
     }

@@ -14,6 +14,7 @@ pub mod materialize;
 pub mod refs;
 pub mod render;
 pub mod select;
+pub mod statement;
 pub mod validate;
 
 use std::collections::{BTreeSet, HashMap};

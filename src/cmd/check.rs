@@ -22,7 +22,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
 }
 
 fn check_one(path: &std::path::Path, vars: &[String], offline: bool) -> Result<String> {
-    let job = job::load(path, vars)?;
+    let job = super::load_job_file(path, vars)?;
     let mut problems = Diagnostics::default();
     let mut files = 0;
     for source in &job.ingest {

@@ -7,7 +7,7 @@ use crate::error::Result;
 pub fn history(args: &HistoryArgs) -> Result<()> {
     let url = super::migrate::database_url(&args.db)?;
     let job = match (&args.db.job, args.all) {
-        (Some(path), false) => Some(crate::job::load(path, &[])?.name),
+        (Some(path), false) => Some(super::load_job_file(path, &[])?.name),
         _ => None,
     };
     let mut conn = db::pool::connect_one(&url)?;

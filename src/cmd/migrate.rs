@@ -28,7 +28,7 @@ pub fn database_url(args: &DbArgs) -> Result<String> {
         return Ok(url.clone());
     }
     if let Some(job) = &args.job {
-        return Ok(crate::job::load(job, &[])?.database_url);
+        return Ok(super::load_job_file(job, &[])?.database_url);
     }
     Ok(crate::job::fallback_database_url())
 }

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::job;
 
 pub fn render(args: &RenderArgs) -> Result<()> {
-    let job = job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     let dialect = match job.vars.get("timescaledb") {
         Some(job::VarValue::Boolean(true)) => Dialect::Timescale,
         _ => Dialect::Postgres,

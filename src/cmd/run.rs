@@ -52,7 +52,7 @@ pub struct AnalysisSummary {
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
-    let job = job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     let selection = analysis::Selection::new(&args.select, &args.exclude);
     // Fail on a bad --select, template errors and dependency cycles before touching the
     // database (a configuration error runs nothing). The plan that runs comes later:

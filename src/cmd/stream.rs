@@ -8,7 +8,7 @@ use crate::job::Job;
 use crate::stream::{broker, consumer, status};
 
 pub fn stream(args: &StreamArgs) -> Result<()> {
-    let job = crate::job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     let feed = pick_feed(&job, args.feed.as_deref())?;
     let (pool, caps) = super::prepare_database(&job.database_url, 1)?;
     let mut conn = crate::db::pool::checkout(&pool)?;
