@@ -47,6 +47,9 @@ pub enum Error {
     /// The run finished, but error-level data tests failed.
     #[error("{0}")]
     TestsFailed(String),
+    /// Whoever read the output went away (`runner render | head`): stop quietly.
+    #[error("")]
+    OutputClosed,
 }
 
 impl Error {
@@ -57,6 +60,7 @@ impl Error {
             Error::Runtime { .. } | Error::Message(_) | Error::Connect(_) => EXIT_FAILURE,
             Error::Busy(_) => EXIT_BUSY,
             Error::TestsFailed(_) => EXIT_TESTS,
+            Error::OutputClosed => EXIT_OK,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod generate;
 pub mod ingest;
 pub mod job;
 pub mod maintain;
+pub mod output;
 pub mod progress;
 pub mod report;
 pub mod scheduler;

@@ -15,6 +15,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
+        // A closed stderr (`runner run 2>&1 | head -1`) must not turn every later log
+        // line into a panic: lines nobody reads are dropped.
+        .log_internal_errors(false)
         .init();
     let outcome = runner::run(cli);
     // The command dropped its connection pools; their threads must be gone before
@@ -22,8 +25,11 @@ fn main() {
     runner::db::workers::wait_for_exit(
         runner::db::timeouts::connect_timeout() + std::time::Duration::from_secs(1),
     );
-    if let Err(e) = outcome {
-        eprintln!("{e}");
-        std::process::exit(e.code());
+    match outcome {
+        Ok(()) | Err(runner::error::Error::OutputClosed) => {}
+        Err(e) => {
+            runner::errln!("{e}");
+            std::process::exit(e.code());
+        }
     }
 }

@@ -11,6 +11,9 @@ mod it {
     mod analyses;
     /// Materialized analyses, ref(), dependency order, --select, cycles, live check.
     mod analysis_dag;
+    /// Issue 10 at run time: timeouts, read-only analyses, streaming, broken pipes,
+    /// exit-time crashes, passwords, warnings.
+    mod badinput_runtime;
     /// The durable change log: commits with its writer, waits for writers in flight.
     mod changelog;
     /// Job files and arguments: every config error names its file and position.

@@ -29,7 +29,7 @@ pub fn explain(args: &ExplainArgs) -> Result<()> {
     let rendered = analysis::render_all(&job, &selected, analysis::dialect(&caps), as_of)?;
     for r in rendered {
         let plan = explain_sql(&pool, &caps, &r.analysis.name, &r.sql)?;
-        println!(
+        crate::outln!(
             "-- {} ({})\n{}\n",
             r.analysis.name,
             caps.describe(),

@@ -13,7 +13,7 @@ pub fn history(args: &HistoryArgs) -> Result<()> {
     let mut conn = db::pool::connect_one(&url)?;
     let runs = db::runs::history(&mut conn, job.as_deref(), args.limit)
         .map_err(db::db_error("reading the runs"))?;
-    print!("{}", format_runs(&runs));
+    crate::out!("{}", format_runs(&runs));
     Ok(())
 }
 

@@ -23,7 +23,7 @@ pub fn maintain(args: &MaintainArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(&path, &markdown).with_context(|| format!("writing {}", path.display()))?;
-    print!("{markdown}");
-    eprintln!("maintenance report: {}", path.display());
+    crate::out!("{markdown}");
+    crate::errln!("maintenance report: {}", path.display());
     Ok(())
 }

@@ -14,9 +14,9 @@ pub fn migrate(args: &DbArgs) -> Result<()> {
     db::storage::apply(&mut conn, &caps)?;
     crate::stream::storage::apply(&mut conn, &caps)?;
     if applied.is_empty() {
-        println!("{}: schema up to date", db::url::redact(&url));
+        crate::outln!("{}: schema up to date", db::url::redact(&url));
     } else {
-        println!("{}: applied {}", db::url::redact(&url), applied.join(", "));
+        crate::outln!("{}: applied {}", db::url::redact(&url), applied.join(", "));
     }
     Ok(())
 }

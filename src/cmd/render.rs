@@ -32,9 +32,11 @@ pub fn render(args: &RenderArgs) -> Result<()> {
             .to_lowercase(),
             None => String::new(),
         };
-        println!(
+        crate::outln!(
             "-- analysis: {} ({}){into}\n{};\n",
-            r.analysis.name, r.analysis.template, r.sql
+            r.analysis.name,
+            r.analysis.template,
+            r.sql
         );
     }
     Ok(())
@@ -52,15 +54,15 @@ fn as_of_from_database(database_url: &str) -> Option<chrono::NaiveDate> {
         });
     match found {
         Ok(Some(day)) => {
-            eprintln!("-- as_of = {day}: the latest trading day in the job's database");
+            crate::errln!("-- as_of = {day}: the latest trading day in the job's database");
             Some(day)
         }
         Ok(None) => {
-            eprintln!("-- as_of is NULL: the job's database holds no prices yet; pass --var as_of=YYYY-MM-DD");
+            crate::errln!("-- as_of is NULL: the job's database holds no prices yet; pass --var as_of=YYYY-MM-DD");
             None
         }
         Err(_) => {
-            eprintln!(
+            crate::errln!(
                 "-- as_of is NULL: the job's database ({}) is not reachable; pass --var as_of=YYYY-MM-DD",
                 crate::db::url::redact(database_url)
             );

@@ -45,6 +45,6 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
             poison_every: args.poison_every,
         },
     )?;
-    println!("{}", serde_json::to_string(&published).unwrap_or_default());
+    crate::outln!("{}", serde_json::to_string(&published).unwrap_or_default());
     Ok(())
 }

@@ -15,9 +15,9 @@ pub fn stream(args: &StreamArgs) -> Result<()> {
     if args.status {
         let status = feed_status(&feed, &mut conn)?;
         if args.json {
-            println!("{}", serde_json::to_string(&status).unwrap_or_default());
+            crate::outln!("{}", serde_json::to_string(&status).unwrap_or_default());
         } else {
-            print!("{}", status.text());
+            crate::out!("{}", status.text());
         }
         return Ok(());
     }
@@ -29,7 +29,7 @@ pub fn stream(args: &StreamArgs) -> Result<()> {
             until_drained: args.until_drained,
         },
     )?;
-    println!("{}", serde_json::to_string(&counters).unwrap_or_default());
+    crate::outln!("{}", serde_json::to_string(&counters).unwrap_or_default());
     Ok(())
 }
 
