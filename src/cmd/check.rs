@@ -13,7 +13,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     let mut problems = Diagnostics::default();
     for path in &args.jobs {
         match check_one(path, &args.vars, args.offline) {
-            Ok(summary) => println!("ok: {} ({summary})", path.display()),
+            Ok(summary) => crate::outln!("ok: {} ({summary})", path.display()),
             Err(Error::Config(d)) => problems.0.extend(d.0),
             Err(e) => return Err(e),
         }
@@ -22,7 +22,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
 }
 
 fn check_one(path: &std::path::Path, vars: &[String], offline: bool) -> Result<String> {
-    let job = job::load(path, vars)?;
+    let job = super::load_job_file(path, vars)?;
     let mut problems = Diagnostics::default();
     let mut files = 0;
     for source in &job.ingest {
@@ -68,7 +68,7 @@ fn check_live(job: &job::Job) -> Result<String> {
     let mut conn = match db::pool::connect_one(&job.database_url) {
         Ok(conn) => conn,
         Err(e) => {
-            eprintln!("note: {e}; checked without a database");
+            crate::errln!("note: {e}; checked without a database");
             return Ok(", offline: database not reachable".into());
         }
     };

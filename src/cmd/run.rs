@@ -62,7 +62,7 @@ pub struct AnalysisSummary {
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
-    let job = job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     let selection = analysis::Selection::new(&args.select, &args.exclude);
     // Planned twice on purpose. This first plan renders every selected template with
     // the plain PostgreSQL dialect so a bad --select, a template error or a dependency
@@ -265,7 +265,24 @@ fn execute(
     if as_of.is_none() && levels.iter().any(|level| !level.is_empty()) {
         return Err(super::no_prices());
     }
-    let mut executed = analysis::run_all(pool, levels, job);
+    // The report folder exists before the analyses run: their CSV files are streamed
+    // into it as the rows are read.
+    let name = as_of.map_or_else(|| "no-data".to_owned(), |d| d.to_string());
+    let staging = Staging::new(&job.report.dir, &name, &run_id.to_string())
+        .with_context(|| format!("creating a report folder in {}", job.report.dir.display()))?;
+    let dir = staging.path();
+    let csv_dir = job
+        .report
+        .formats
+        .contains(&OutputFormat::Csv)
+        .then_some(dir.as_path());
+    let mut executed = analysis::run_all(pool, levels, job, csv_dir);
+    if executed
+        .iter()
+        .any(|e| e.analysis.outputs.contains(&OutputFormat::Csv))
+    {
+        crate::crashpoint::reached("report.csv_written");
+    }
     let pruned = db::changelog::prune(&mut conn).map_err(db::db_error("pruning the change log"))?;
     tracing::debug!(
         pruned,
@@ -273,6 +290,16 @@ fn execute(
     );
     lock.check()?;
     for e in executed.iter_mut().filter(|e| e.failure.is_none()) {
+        if !e.analysis.charts.is_empty() && e.total_rows > e.table.rows.len() as u64 {
+            let failure = format!(
+                "its charts need every row, and its {} rows are more than the {} a chart draws",
+                e.total_rows,
+                e.table.rows.len()
+            );
+            tracing::error!(analysis = %e.analysis.name, "{failure}");
+            e.failure = Some(failure);
+            continue;
+        }
         let problems = report::chart_problems(&report_of(e));
         if !problems.is_empty() {
             let failure = problems.join("; ");
@@ -281,10 +308,6 @@ fn execute(
         }
     }
 
-    let name = as_of.map_or_else(|| "no-data".to_owned(), |d| d.to_string());
-    let staging = Staging::new(&job.report.dir, &name, &run_id.to_string())
-        .with_context(|| format!("creating a report folder in {}", job.report.dir.display()))?;
-    let dir = staging.path();
     let tests =
         analysis::datatest::run_all(&mut conn, job, &executed, as_of, analysis::dialect(caps));
     let rejects = ingest::rejects::write_csv(&mut conn, &dir.join("rejects.csv"))?;
@@ -354,7 +377,7 @@ fn execute(
             .iter()
             .map(|e| AnalysisSummary {
                 name: e.analysis.name.clone(),
-                rows: e.table.rows.len(),
+                rows: e.total_rows as usize,
                 millis: e.elapsed.as_millis() as u64,
                 written: e.written,
                 failure: e.failure.clone(),
@@ -382,6 +405,7 @@ fn report_of(e: &Executed) -> AnalysisReport<'_> {
         description: e.analysis.description.as_deref(),
         sql: &e.sql,
         table: &e.table,
+        total_rows: e.total_rows as usize,
         charts: &e.analysis.charts,
         failure: e.failure.as_deref(),
     }
@@ -420,16 +444,10 @@ fn report_meta(
 }
 
 fn write_reports(job: &Job, meta: &ReportMeta, executed: &[Executed], dir: &Path) -> Result<()> {
-    for e in executed
-        .iter()
-        .filter(|e| e.analysis.outputs.contains(&OutputFormat::Csv) && !e.table.columns.is_empty())
-    {
-        let path = dir.join(report::csv_file_name(&e.analysis.name));
-        let file =
-            std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
-        report::write_csv(&e.table, std::io::BufWriter::new(file))
-            .with_context(|| format!("writing {}", path.display()))?;
-        crate::crashpoint::reached("report.csv_written");
+    // The CSV files were written while the analyses ran (see `analysis::run_all`); a
+    // failed analysis leaves none.
+    for e in executed.iter().filter(|e| e.table.columns.is_empty()) {
+        let _ = std::fs::remove_file(dir.join(report::csv_file_name(&e.analysis.name)));
     }
     let in_format = |format: OutputFormat| -> Vec<AnalysisReport<'_>> {
         executed

@@ -18,6 +18,12 @@ pub struct JobSpec {
     /// as written (`"${DATABASE_URL:-…}"` lets the environment choose). Without it the job
     /// uses `$DATABASE_URL`, else the default (see `job::database`).
     pub database_url: Option<Spanned<String>>,
+    /// Seconds to wait for the server when connecting (default 10; `--connect-timeout`
+    /// overrides it).
+    pub connect_timeout: Option<Spanned<u64>>,
+    /// Seconds an analysis may run before it is cancelled (default 1800); an analysis's
+    /// own `statement_timeout` overrides it.
+    pub statement_timeout: Option<Spanned<u64>>,
     /// Folder of the analysis templates, relative to the project root.
     pub templates_dir: Option<Spanned<String>>,
     /// When the job runs by itself (`runner schedule`, `runner daemon`): a cron
@@ -90,6 +96,8 @@ pub struct AnalysisSpec {
     /// they get a unique index, and the others partition the watermark (per symbol, say).
     #[serde(default)]
     pub unique_key: Vec<String>,
+    /// Seconds this analysis may run before it is cancelled (default: the job's).
+    pub statement_timeout: Option<Spanned<u64>>,
 }
 
 /// How an analysis keeps its result in the database.
