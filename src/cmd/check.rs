@@ -31,13 +31,20 @@ fn check_one(path: &std::path::Path, vars: &[String], offline: bool) -> Result<S
                 Diagnostic::new(format!(
                     "ingest source `{}` matches no files: {}",
                     source.name,
-                    source.patterns.join(", ")
+                    source
+                        .patterns
+                        .iter()
+                        .map(|p| p.written.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
                 .key(format!("ingest.{}.paths", source.name)),
             ),
             Ok(found) => files += found.len(),
             Err(e) => {
-                problems.push(Diagnostic::new(e).key(format!("ingest.{}.paths", source.name)))
+                problems.push(
+                    Diagnostic::new(e.to_string()).key(format!("ingest.{}.paths", source.name)),
+                )
             }
         }
     }

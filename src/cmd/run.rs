@@ -284,12 +284,7 @@ fn execute(
     write_reports(job, &meta, &executed, &dir)?;
     let mut failures: Vec<String> = Vec::new();
     if let Some(ingest) = &ingest {
-        failures.extend(
-            ingest
-                .failures
-                .iter()
-                .map(|f| format!("{}: {}", f.path, f.error)),
-        );
+        failures.extend(ingest.failure_lines());
     }
     failures.extend(executed.iter().filter_map(|e| {
         Some(format!(
