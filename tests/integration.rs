@@ -11,6 +11,8 @@ mod it {
     mod analyses;
     /// Materialized analyses, ref(), dependency order, --select, cycles, live check.
     mod analysis_dag;
+    /// Hostile file layouts: ambiguous symbols, missing folders, vanished and skipped files.
+    mod badinput_sources;
     /// The durable change log: commits with its writer, waits for writers in flight.
     mod changelog;
     /// Job files and arguments: every config error names its file and position.

@@ -41,11 +41,8 @@ fn check_one(path: &std::path::Path, vars: &[String], offline: bool) -> Result<S
                 .key(format!("ingest.{}.paths", source.name)),
             ),
             Ok(found) => files += found.len(),
-            Err(e) => {
-                problems.push(
-                    Diagnostic::new(e.to_string()).key(format!("ingest.{}.paths", source.name)),
-                )
-            }
+            Err(e) => problems
+                .push(Diagnostic::new(e.to_string()).key(format!("ingest.{}.paths", source.name))),
         }
     }
     let selected: Vec<_> = job.analyses.iter().collect();

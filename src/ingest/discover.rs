@@ -405,7 +405,10 @@ pub fn discover(sources: &[&IngestSource]) -> Discovery {
         if winners > 1 {
             claims.sort_by(|a, b| a.1.path.cmp(&b.1.path));
             discovery.conflicts.push(Conflict {
-                files: claims.into_iter().map(|(_, f)| (f.path, f.symbol)).collect(),
+                files: claims
+                    .into_iter()
+                    .map(|(_, f)| (f.path, f.symbol))
+                    .collect(),
             });
             continue;
         }

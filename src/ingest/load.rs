@@ -117,7 +117,12 @@ pub fn delete_symbols(conn: &mut PgConnection, symbols: &[&str]) -> QueryResult<
             .into_iter()
             .map(|(symbol, first, last)| Span::days(symbol, first, last))
             .collect();
-        for table in ["daily_prices", "data_quality", "ingest_rejects", "ingest_files"] {
+        for table in [
+            "daily_prices",
+            "data_quality",
+            "ingest_rejects",
+            "ingest_files",
+        ] {
             // The table names are constants; the symbols travel as a bound array.
             diesel::sql_query(format!("DELETE FROM {table} WHERE symbol = ANY($1)"))
                 .bind::<Array<Text>, _>(symbols)

@@ -353,8 +353,10 @@ fn no_longer_matches(
 }
 
 /// Files loaded before and not found now: listed once, and under `on_missing =
-/// "delete"` their symbols' rows are deleted — unless the pattern they came from failed
-/// (a folder that is gone is a missing input, not a deletion).
+/// "delete"` their symbols' rows are deleted — but only when the file was gone from a
+/// pattern that still reads. A source with a failed pattern deletes nothing (a folder
+/// that is gone is a missing input, not a deletion), nor does a file that no pattern of
+/// the job covers any more (`--var data_dir=…` pointing elsewhere).
 fn forget_missing(
     pool: &Pool,
     sources: &[&IngestSource],
@@ -363,7 +365,7 @@ fn forget_missing(
     summary: &mut IngestSummary,
 ) -> Result<()> {
     let seen = discovery.symbols_seen();
-    let failed: Vec<(&str, glob::Pattern)> = discovery
+    let failed_sources: std::collections::HashSet<&str> = discovery
         .patterns
         .iter()
         .filter(|o| match &o.matched {
@@ -371,30 +373,39 @@ fn forget_missing(
             Ok(0) => no_longer_matches(o, manifest).is_some(),
             Ok(_) => false,
         })
-        .filter_map(|o| Some((o.source.as_str(), glob::Pattern::new(&o.pattern.glob).ok()?)))
+        .map(|o| o.source.as_str())
         .collect();
+    let covers = |entry: &Entry| {
+        discovery.patterns.iter().any(|o| {
+            o.source == entry.source
+                && glob::Pattern::new(&o.pattern.glob).is_ok_and(|g| {
+                    g.matches_path_with(std::path::Path::new(&entry.path), GLOB_MATCH)
+                })
+        })
+    };
     let mut gone: Vec<&Entry> = manifest
         .values()
         .filter(|e| !seen.contains(e.symbol.as_str()))
         .filter(|e| sources.iter().any(|s| s.name == e.source))
         .collect();
     gone.sort_by(|a, b| a.path.cmp(&b.path));
-    // Three groups, one log line each.
+    // One log line per group.
     let mut behind_failed = Vec::new();
+    let mut uncovered = Vec::new();
     let mut kept = Vec::new();
     let mut deleted = Vec::new();
     for entry in gone {
-        let path = std::path::Path::new(&entry.path);
-        let under_failed = failed
-            .iter()
-            .any(|(source, g)| *source == entry.source && g.matches_path_with(path, GLOB_MATCH));
         let delete = sources
             .iter()
             .any(|s| s.name == entry.source && s.on_missing == OnMissing::Delete);
-        match (under_failed, delete) {
-            (true, _) => behind_failed.push(entry),
-            (false, false) => kept.push(entry),
-            (false, true) => deleted.push(entry),
+        if failed_sources.contains(entry.source.as_str()) {
+            behind_failed.push(entry);
+        } else if !delete {
+            kept.push(entry);
+        } else if !covers(entry) {
+            uncovered.push(entry);
+        } else {
+            deleted.push(entry);
         }
     }
     if !deleted.is_empty() {
@@ -404,14 +415,33 @@ fn forget_missing(
             "deleting the rows of files that are gone",
         ))?;
         for span in &spans {
-            summary.touched =
-                crate::db::storage::widen(summary.touched, Some((span.first_day(), span.last_day())));
+            summary.touched = crate::db::storage::widen(
+                summary.touched,
+                Some((span.first_day(), span.last_day())),
+            );
         }
     }
     for (group, rows, why) in [
-        (&behind_failed, MissingRows::Kept, "rows kept: their pattern failed"),
-        (&kept, MissingRows::Kept, "rows kept (on_missing = \"keep\")"),
-        (&deleted, MissingRows::Deleted, "rows deleted (on_missing = \"delete\")"),
+        (
+            &behind_failed,
+            MissingRows::Kept,
+            "rows kept: a pattern of their source failed",
+        ),
+        (
+            &uncovered,
+            MissingRows::Kept,
+            "rows kept: no pattern of their source covers them now",
+        ),
+        (
+            &kept,
+            MissingRows::Kept,
+            "rows kept (on_missing = \"keep\")",
+        ),
+        (
+            &deleted,
+            MissingRows::Deleted,
+            "rows deleted (on_missing = \"delete\")",
+        ),
     ] {
         if group.is_empty() {
             continue;

@@ -105,7 +105,12 @@ impl Planner<'_> {
             Ok(expanded) if Path::new(&expanded).is_absolute() => Some(expanded),
             Ok(expanded) => {
                 let root = glob::Pattern::escape(&root.to_string_lossy());
-                Some(Path::new(&root).join(expanded).to_string_lossy().into_owned())
+                Some(
+                    Path::new(&root)
+                        .join(expanded)
+                        .to_string_lossy()
+                        .into_owned(),
+                )
             }
             Err(message) => {
                 self.problem_at(value, key, message);
