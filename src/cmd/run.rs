@@ -265,6 +265,8 @@ fn execute(
         analysis::datatest::run_all(&mut conn, job, &executed, as_of, analysis::dialect(caps));
     let rejects = ingest::rejects::write_csv(&mut conn, &dir.join("rejects.csv"))?;
     let mut meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
+    meta.notes
+        .extend(ingest.iter().flat_map(IngestSummary::notes));
     meta.tests = tests
         .iter()
         .map(|t| report::TestReport {

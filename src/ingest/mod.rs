@@ -96,6 +96,54 @@ pub enum MissingRows {
 }
 
 impl IngestSummary {
+    /// What the report's header says about this ingest: counts only (the paths are in
+    /// `summary.json`), and nothing when everything loaded.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut failed = Vec::new();
+        for (n, what) in [
+            (self.pattern_failures.len(), "pattern without input"),
+            (self.conflicts.len(), "symbol left ambiguous"),
+            (self.failures.len(), "file failed"),
+        ] {
+            if n > 0 {
+                failed.push(plural(n, what));
+            }
+        }
+        if !failed.is_empty() {
+            notes.push(format!(
+                "ingest: {}; these prices may be stale (see summary.json)",
+                failed.join(", ")
+            ));
+        }
+        let deleted = self
+            .missing
+            .iter()
+            .filter(|m| m.rows == MissingRows::Deleted)
+            .count();
+        let kept = self.missing.len() - deleted;
+        if kept > 0 {
+            notes.push(format!(
+                "ingest: {} loaded before {} gone, rows kept (see summary.json)",
+                plural(kept, "file"),
+                if kept == 1 { "is" } else { "are" }
+            ));
+        }
+        if deleted > 0 {
+            notes.push(format!(
+                "ingest: {} gone, rows deleted (see summary.json)",
+                plural(deleted, "file")
+            ));
+        }
+        if !self.ignored.is_empty() {
+            notes.push(format!(
+                "ingest: {} matched and not loaded (see summary.json)",
+                plural(self.ignored.len(), "path")
+            ));
+        }
+        notes
+    }
+
     /// Every failure as one line: files, patterns, conflicting symbols.
     pub fn failure_lines(&self) -> Vec<String> {
         self.pattern_failures
@@ -462,11 +510,14 @@ fn forget_missing(
     Ok(())
 }
 
-fn plural(n: usize, word: &str) -> String {
+/// `1 file`, `2 files`; the noun is the first word (`2 files failed`).
+fn plural(n: usize, words: &str) -> String {
     if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
+        return format!("1 {words}");
+    }
+    match words.split_once(' ') {
+        Some((noun, rest)) => format!("{n} {noun}s {rest}"),
+        None => format!("{n} {words}s"),
     }
 }
 

@@ -122,6 +122,9 @@ fn two_files_for_one_symbol_fail_that_symbol_and_keep_its_rows() {
         .to_string()
     );
     assert_eq!(s["ingest"]["missing"], serde_json::json!([]));
+    assert!(p.read("reports/src/latest/report.md").contains(
+        "\n- ingest: 1 symbol left ambiguous; these prices may be stale (see summary.json)\n"
+    ));
 }
 
 #[test]
@@ -374,6 +377,14 @@ fn a_missing_folder_fails_the_run_and_deletes_nothing() {
         ])
         .to_string()
     );
+    let report = p.read("reports/src/latest/report.md");
+    assert!(
+        report.contains(
+            "\n- ingest: 2 patterns without input; these prices may be stale (see summary.json)\n\
+             - ingest: 2 files loaded before are gone, rows kept (see summary.json)\n"
+        ),
+        "{report}"
+    );
 }
 
 #[test]
@@ -559,4 +570,7 @@ fn everything_a_pattern_sees_and_does_not_load_is_listed_with_why() {
             "<p>/data/stocks/UPPER.CSV | matches `*.csv` only when case is ignored; not loaded (patterns are case-sensitive: add one for this spelling to load it)",
         ]
     );
+    assert!(p
+        .read("reports/src/latest/report.md")
+        .contains("\n- ingest: 4 paths matched and not loaded (see summary.json)\n"));
 }
