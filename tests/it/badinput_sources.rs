@@ -574,3 +574,27 @@ fn everything_a_pattern_sees_and_does_not_load_is_listed_with_why() {
         .read("reports/src/latest/report.md")
         .contains("\n- ingest: 4 paths matched and not loaded (see summary.json)\n"));
 }
+
+#[test]
+fn bad_on_missing_and_priority_values_are_config_errors_at_their_line() {
+    let p = project("on_missing = \"drop\"", "priority = \"high\"");
+    let err = p
+        .runner(None, &["check", "jobs/src.toml", "--offline"])
+        .expect_code(2)
+        .stderr();
+    assert!(
+        err.contains("unknown variant `drop`, expected `keep` or `delete`"),
+        "{err}"
+    );
+    assert!(err.contains(" --> jobs/src.toml:11:"), "{err}");
+    let p = project("", "priority = \"high\"");
+    let err = p
+        .runner(None, &["check", "jobs/src.toml", "--offline"])
+        .expect_code(2)
+        .stderr();
+    assert!(
+        err.contains("invalid type: string \"high\", expected i64"),
+        "{err}"
+    );
+    assert!(err.contains(" --> jobs/src.toml:17:"), "{err}");
+}

@@ -130,6 +130,31 @@ fn source_globs_that_match_nothing_fail_check() {
         )
         .expect_code(CONFIG_ERROR)
         .stderr();
+    // A folder that is not there is named as such, for each pattern.
+    for pattern in ["stocks/*.csv", "etfs/*.csv", "symbols_valid_meta.csv"] {
+        let folder = pattern.split_once('/').map_or("", |(f, _)| f);
+        let folder = if folder.is_empty() {
+            "/nonexistent".to_owned()
+        } else {
+            format!("/nonexistent/{folder}")
+        };
+        assert!(
+            err.contains(&format!(
+                "pattern `${{data_dir}}/{pattern}`: folder {folder} does not exist"
+            )),
+            "{err}"
+        );
+    }
+    // An empty folder is a source that matches nothing.
+    std::fs::create_dir_all(p.path("empty/stocks")).unwrap();
+    std::fs::create_dir_all(p.path("empty/etfs")).unwrap();
+    let err = p
+        .runner(
+            None,
+            &["check", "jobs/quarterly.toml", "--var", "data_dir=empty"],
+        )
+        .expect_code(CONFIG_ERROR)
+        .stderr();
     assert!(
         err.contains("ingest source `prices` matches no files"),
         "{err}"
