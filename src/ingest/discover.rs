@@ -323,16 +323,18 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// Every symbol some file names, loaded or not: none of them is gone.
-    pub fn symbols_seen(&self) -> HashSet<&str> {
+    /// Every symbol some path names, loaded or not (conflicting, shadowed, a case
+    /// variant): none of them is gone, so `on_missing = "delete"` never touches them.
+    pub fn symbols_seen(&self) -> HashSet<String> {
         self.files
             .iter()
-            .map(|f| f.symbol.as_str())
+            .map(|f| f.symbol.clone())
             .chain(
                 self.conflicts
                     .iter()
-                    .flat_map(|c| c.files.iter().map(|(_, s)| s.as_str())),
+                    .flat_map(|c| c.files.iter().map(|(_, s)| s.clone())),
             )
+            .chain(self.skipped.iter().filter_map(|s| symbol_of(&s.path)))
             .collect()
     }
 }
@@ -465,6 +467,93 @@ mod tests {
         );
         assert_eq!(symbol_key("AAPL "), symbol_key("aapl"));
         assert_eq!(symbol_of(Path::new("/d/ .csv")), None);
+    }
+
+    fn source(name: &str, priority: i64, dir: &Path, pattern: &str) -> IngestSource {
+        let root = glob::Pattern::escape(&dir.to_string_lossy());
+        IngestSource {
+            name: name.into(),
+            kind: crate::job::SourceKind::Prices,
+            patterns: vec![SourcePattern {
+                written: pattern.into(),
+                glob: format!("{root}/{pattern}"),
+                folder: dir.join(pattern).parent().unwrap().to_owned(),
+            }],
+            max_reject_ratio: None,
+            rules: Default::default(),
+            priority,
+            on_missing: crate::job::OnMissing::Keep,
+        }
+    }
+
+    #[test]
+    fn priority_settles_claims_and_one_file_in_two_sources_is_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a/X.csv", "b/X.csv", "a/Y.csv"] {
+            std::fs::create_dir_all(dir.path().join(f).parent().unwrap()).unwrap();
+            std::fs::write(dir.path().join(f), "Date,Close\n").unwrap();
+        }
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let symbols = |d: &Discovery| -> Vec<(String, String)> {
+            d.files
+                .iter()
+                .map(|f| (f.source.clone(), f.symbol.clone()))
+                .collect()
+        };
+
+        let tied = discover(&[
+            &source("a", 0, dir.path(), "a/*.csv"),
+            &source("b", 0, dir.path(), "b/*.csv"),
+        ]);
+        assert_eq!(symbols(&tied), [("a".to_owned(), "Y".to_owned())]);
+        assert_eq!(
+            tied.conflicts,
+            [Conflict {
+                files: vec![(a.join("X.csv"), "X".into()), (b.join("X.csv"), "X".into())]
+            }]
+        );
+
+        let b_wins = discover(&[
+            &source("a", 0, dir.path(), "a/*.csv"),
+            &source("b", 2, dir.path(), "b/*.csv"),
+        ]);
+        assert_eq!(
+            symbols(&b_wins),
+            [
+                ("a".to_owned(), "Y".to_owned()),
+                ("b".to_owned(), "X".to_owned())
+            ]
+        );
+        assert_eq!(
+            b_wins.skipped,
+            [Skipped {
+                path: a.join("X.csv"),
+                reason: SkipReason::Shadowed {
+                    by: b.join("X.csv"),
+                    winner: "b".into()
+                }
+            }]
+        );
+        assert!(b_wins.conflicts.is_empty());
+
+        let twice = discover(&[
+            &source("a", 0, dir.path(), "a/*.csv"),
+            &source("c", 0, dir.path(), "a/Y.csv"),
+        ]);
+        assert_eq!(
+            symbols(&twice),
+            [
+                ("a".to_owned(), "X".to_owned()),
+                ("a".to_owned(), "Y".to_owned())
+            ]
+        );
+        assert_eq!(
+            twice.skipped,
+            [Skipped {
+                path: a.join("Y.csv"),
+                reason: SkipReason::AlsoMatched("a".into())
+            }]
+        );
     }
 
     #[test]

@@ -265,14 +265,27 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
 
 fn load_symbols(pool: &Pool, source: &IngestSource, summary: &mut IngestSummary) -> Result<usize> {
     let mut written = 0;
-    let files = match discover::files_of(source) {
-        Ok(files) => files,
-        Err(e) => {
-            tracing::error!("{e}");
-            summary.pattern_failures.push(e.to_string());
-            return Ok(0);
+    let mut files = Vec::new();
+    for pattern in &source.patterns {
+        match discover::scan(pattern) {
+            Ok(scan) => {
+                files.extend(scan.files);
+                for skipped in scan.skipped {
+                    tracing::warn!("not loaded: {}: {}", skipped.path.display(), skipped.reason);
+                    summary.ignored.push(FileFailure {
+                        path: skipped.path.display().to_string(),
+                        error: skipped.reason.to_string(),
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                summary.pattern_failures.push(e.to_string());
+            }
         }
-    };
+    }
+    files.sort();
+    files.dedup();
     for path in files {
         let (rows, rejects) = symbols::parse(&path).map_err(Error::Message)?;
         for r in &rejects {
@@ -433,7 +446,7 @@ fn forget_missing(
     };
     let mut gone: Vec<&Entry> = manifest
         .values()
-        .filter(|e| !seen.contains(e.symbol.as_str()))
+        .filter(|e| !seen.contains(&e.symbol))
         .filter(|e| sources.iter().any(|s| s.name == e.source))
         .collect();
     gone.sort_by(|a, b| a.path.cmp(&b.path));
