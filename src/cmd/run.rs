@@ -314,6 +314,8 @@ fn execute(
     let mut meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
     meta.notes
         .extend(as_of_warning.iter().map(|w| format!("warning: {w}")));
+    meta.notes
+        .extend(ingest.iter().flat_map(IngestSummary::notes));
     meta.tests = tests
         .iter()
         .map(|t| report::TestReport {
@@ -333,12 +335,7 @@ fn execute(
     write_reports(job, &meta, &executed, &dir)?;
     let mut failures: Vec<String> = Vec::new();
     if let Some(ingest) = &ingest {
-        failures.extend(
-            ingest
-                .failures
-                .iter()
-                .map(|f| format!("{}: {}", f.path, f.error)),
-        );
+        failures.extend(ingest.failure_lines());
     }
     failures.extend(executed.iter().filter_map(|e| {
         Some(format!(

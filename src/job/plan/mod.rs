@@ -13,7 +13,7 @@ mod report;
 mod storage;
 
 pub use analyses::Analysis;
-pub use ingest::IngestSource;
+pub use ingest::{IngestSource, SourcePattern};
 pub use report::ReportSettings;
 
 use std::path::{Path, PathBuf};
