@@ -23,7 +23,7 @@ fn unknown_key_names_file_line_column_and_suggests() {
         config_error(&p, &["check", &path]),
         "error: invalid job file: unknown field `templat`, expected one of `name`, \
          `description`, `template`, `outputs`, `chart`, `materialize`, `depends_on`, \
-         `time_column`, `unique_key`
+         `time_column`, `unique_key`, `statement_timeout`
  --> jobs/t.toml:5:1
   |
 5 | templat = \"x.sql\"
