@@ -247,6 +247,8 @@ pub struct RowReader<'a> {
     base: usize,
     reader: csv::Reader<&'a [u8]>,
     lines: LineCounter,
+    /// Any quote anywhere: without one, no row can leave a quote open.
+    has_quotes: bool,
     /// No NUL and no invalid UTF-8 anywhere: rows need no byte checks. Nearly every
     /// file is clean, and one pass over it is far cheaper than one per field.
     pub clean_bytes: bool,
@@ -282,7 +284,9 @@ impl<'a> RowReader<'a> {
                 cursor: 0,
                 line: first_line,
             },
-            clean_bytes: !body.contains(&0) && std::str::from_utf8(body).is_ok(),
+            has_quotes: body.contains(&b'"'),
+            clean_bytes: !body.contains(&0)
+                && (body.is_ascii() || std::str::from_utf8(body).is_ok()),
         }
     }
 
@@ -302,6 +306,7 @@ impl<'a> RowReader<'a> {
         let text = trim_line_end(&body[start..end]);
         let bad = match read {
             Ok(false) => return RowRead::End,
+            Ok(true) if !self.has_quotes => None,
             Ok(true) => open_quote_line(text).map(|(line_end, field)| {
                 (
                     line_end,
