@@ -30,10 +30,21 @@ use crate::job::feed::Feed;
 /// How long to wait for a first message before checking whether the feed is drained.
 const IDLE_CHECK: Duration = Duration::from_millis(300);
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// Exit once nothing is pending or unacknowledged on the consumer (tests, backfills).
     pub until_drained: bool,
+    /// Without a terminal, log a progress line this often.
+    pub log_every: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            until_drained: false,
+            log_every: super::status::LOG_EVERY,
+        }
+    }
 }
 
 /// Consume `feed` until a signal (or, with `until_drained`, until it is drained).
@@ -85,7 +96,7 @@ async fn consume(
         .filter_map(|r| Rollup::named(r))
         .collect();
     let mut counters = Counters::new(&feed);
-    let reporter = Reporter::new(&feed.name);
+    let reporter = Reporter::new(&feed.name, options.log_every);
     let mut conn = Some(conn);
     tracing::info!(feed = %feed.name, stream = %feed.stream, consumer = %feed.consumer, "consuming");
 
@@ -95,7 +106,7 @@ async fn consume(
             m = messages.next() => m,
             _ = stop_notify.notified() => break 'outer,
             _ = tokio::time::sleep(IDLE_CHECK) => {
-                reporter.idle(&counters);
+                reporter.tick(&counters);
                 if options.until_drained {
                     let info = consumer.info().await.map_err(|e| nats_error("reading the consumer")(Box::new(e)))?;
                     if info.num_pending == 0 && info.num_ack_pending == 0 {
@@ -138,6 +149,7 @@ async fn consume(
                 counters.redelivered += 1;
             }
             counters.lag = info.pending;
+            counters.received += 1;
             match decoder.decode(m.subject.as_str(), &m.payload) {
                 Ok((bar, flags)) => batch.good.push(Good { seq, bar, flags }),
                 Err(rejected) => batch.poison.push(Poison {
@@ -163,10 +175,12 @@ async fn consume(
         conn = Some(c);
         let written = result.map_err(crate::db::db_error("writing a stream batch"))?;
         let committed_at = now_nanos();
+        counters.record_commit(&written, &batch);
         crate::crashpoint::reached("stream.after_commit");
 
         for p in &batch.poison {
             publish_dead_letter(&client, &feed, p).await?;
+            counters.dead_lettered += 1;
         }
         let half = batch_msgs.len() / 2;
         for (i, m) in batch_msgs.iter().enumerate() {
@@ -197,15 +211,8 @@ async fn consume(
         drained?;
         let visible_at = now_nanos();
 
-        counters.record_batch(
-            &written,
-            batch_msgs.len(),
-            &published,
-            committed_at,
-            visible_at,
-            &batch,
-        );
-        reporter.batch(&counters);
+        counters.record_latency(&published, committed_at, visible_at);
+        reporter.tick(&counters);
     }
 
     // Messages the client prefetched but no batch took are not acknowledged: the
