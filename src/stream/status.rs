@@ -47,6 +47,34 @@ impl Percentiles {
     }
 }
 
+/// Where a process spent its time, summed over its batches (milliseconds): what to
+/// look at first when a feed falls behind.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PhaseTimes {
+    /// From a batch's first message to its last (filling by size or delay).
+    pub collect_ms: f64,
+    pub decode_ms: f64,
+    /// The batch transaction, commit included.
+    pub write_ms: f64,
+    /// Dead letters and acknowledgements.
+    pub ack_ms: f64,
+    /// Plain PostgreSQL: refreshing the rollups from the change log.
+    pub rollups_ms: f64,
+}
+
+impl PhaseTimes {
+    fn rounded(&self) -> PhaseTimes {
+        let r = |v: f64| v.round();
+        PhaseTimes {
+            collect_ms: r(self.collect_ms),
+            decode_ms: r(self.decode_ms),
+            write_ms: r(self.write_ms),
+            ack_ms: r(self.ack_ms),
+            rollups_ms: r(self.rollups_ms),
+        }
+    }
+}
+
 /// Counters of one process, printed as JSON on exit.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Counters {
@@ -81,6 +109,7 @@ pub struct Counters {
     pub stopped_by: &'static str,
     /// The process's peak resident set (Linux `VmHWM`), when the system tells.
     pub peak_rss_kb: Option<u64>,
+    pub time: PhaseTimes,
     #[serde(skip)]
     started: Instant,
     #[serde(skip)]
@@ -112,6 +141,7 @@ impl Counters {
             latency_visible_ms: Percentiles::default(),
             stopped_by: "end of feed",
             peak_rss_kb: None,
+            time: PhaseTimes::default(),
             started: Instant::now(),
             committed_ms: Vec::new(),
             visible_ms: Vec::new(),
@@ -135,13 +165,16 @@ impl Counters {
         self.last_seq = self.last_seq.max(max_seq);
     }
 
-    /// The latencies of a batch's messages, from their broker store times.
-    pub fn record_latency(&mut self, published_ns: &[i128], committed_ns: i128, visible_ns: i128) {
-        for &p in published_ns {
-            self.committed_ms
-                .push(((committed_ns - p) as f64 / 1e6) as f32);
-            self.visible_ms.push(((visible_ns - p) as f64 / 1e6) as f32);
-        }
+    /// Messages committed at `committed_ns`, from their broker store times.
+    pub fn record_committed(&mut self, published_ns: &[i128], committed_ns: i128) {
+        self.committed_ms
+            .extend(published_ns.iter().map(|&p| millis(committed_ns - p)));
+    }
+
+    /// Messages in the rollups from `visible_ns` on.
+    pub fn record_visible(&mut self, published_ns: &[i128], visible_ns: i128) {
+        self.visible_ms
+            .extend(published_ns.iter().map(|&p| millis(visible_ns - p)));
     }
 
     fn rate(&self) -> f64 {
@@ -153,11 +186,16 @@ impl Counters {
         self.messages_per_s = self.rate().round();
         self.latency_committed_ms = Percentiles::of(&mut self.committed_ms);
         self.latency_visible_ms = Percentiles::of(&mut self.visible_ms);
+        self.time = self.time.rounded();
         self.peak_rss_kb = std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| peak_rss_kb(&s));
         self
     }
+}
+
+fn millis(nanos: i128) -> f32 {
+    (nanos as f64 / 1e6) as f32
 }
 
 /// `VmHWM:    12345 kB` of a `/proc/<pid>/status`.

@@ -718,3 +718,15 @@ fn without_a_terminal_progress_is_logged_as_lines_with_rates_and_lag() {
     let rss = counters["peak_rss_kb"].as_u64().unwrap();
     assert!((1_000..1_000_000).contains(&rss), "{rss}");
 }
+
+/// Without the hourly rollup the daily one is computed from the bars themselves.
+#[test]
+fn the_daily_rollup_alone_is_built_from_the_bars() {
+    let t = FeedTest::new("batch_size = 250\nrefresh = [\"intraday_daily\"]");
+    t.replay(&["--seed", "31", "--symbols", "2", "--days", "2"]);
+    json(&t.consume(None).expect_code(0));
+    let (stored, raw) = rollup_and_raw(&t, "intraday_daily", "day");
+    assert_eq!(stored.len(), 2 * 2);
+    assert_eq!(stored, raw);
+    assert_eq!(t.db.scalar("SELECT count(*) FROM intraday_hourly"), "0");
+}
