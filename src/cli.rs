@@ -13,6 +13,10 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Seconds to wait for the database server to answer when connecting (default:
+    /// the job's `connect_timeout`, else 10).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +193,10 @@ pub struct StreamArgs {
     /// Exit once nothing is pending or unacknowledged (backfills, tests).
     #[arg(long)]
     pub until_drained: bool,
+    /// Without a terminal (under a supervisor), log a line with rates and lag this
+    /// often: `500ms`, `5s`, `1m`.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::job::feed::parse_duration)]
+    pub log_every: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

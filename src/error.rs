@@ -66,6 +66,9 @@ pub enum Error {
     /// The run finished, but error-level data tests failed.
     #[error("{0}")]
     TestsFailed(String),
+    /// Whoever read the output went away (`runner render | head`): stop quietly.
+    #[error("")]
+    OutputClosed,
 }
 
 impl Error {
@@ -84,6 +87,7 @@ impl Error {
             | Error::Partial(_) => EXIT_FAILURE,
             Error::Busy(_) => EXIT_BUSY,
             Error::TestsFailed(_) => EXIT_TESTS,
+            Error::OutputClosed => EXIT_OK,
         }
     }
 

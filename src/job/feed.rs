@@ -26,7 +26,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{suggest, Diagnostic, Diagnostics, Location};
-use crate::job::rules::{Outcome, Rule, RuleSet};
+use crate::job::rules::{RuleError, RuleSet};
 
 /// Used when neither the feed nor `NATS_URL` names a server.
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -390,36 +390,19 @@ impl Checker<'_> {
         }
     }
 
-    /// The same rules, outcomes and limits as `[ingest.rules]`.
+    /// The same rules, outcomes, `min_day` and limits as `[ingest.rules]`.
     fn rules(&mut self, spec: &FeedSpec, name: &str) -> RuleSet {
         let mut rules = RuleSet::default();
-        for (rule_name, outcome) in &spec.rules {
+        for (rule_name, value) in &spec.rules {
             let key = format!("feed.{name}.rules.{rule_name}");
-            let Some(rule) = Rule::from_name(rule_name) else {
-                let known: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
-                let mut message = format!(
-                    "unknown rule `{rule_name}`; known rules: {}",
-                    known.join(", ")
-                );
-                if let Some(s) = suggest(rule_name, known) {
-                    message.push_str(&format!(" (did you mean `{s}`?)"));
+            if let Err(e) = rules.configure(rule_name, value.get_ref()) {
+                let mut message = e.to_string();
+                if let RuleError::UnknownRule { .. } = e {
+                    if let Some(s) = suggest(rule_name, RuleSet::keys()) {
+                        message.push_str(&format!(" (did you mean `{s}`?)"));
+                    }
                 }
-                self.problem(outcome, &key, message);
-                continue;
-            };
-            let Some(value) = Outcome::from_name(outcome.get_ref()) else {
-                self.problem(
-                    outcome,
-                    &key,
-                    format!(
-                        "unknown outcome `{}` for rule `{rule_name}`: use `reject`, `repair` or `flag`",
-                        outcome.get_ref()
-                    ),
-                );
-                continue;
-            };
-            if let Err(error) = rules.set(rule, value) {
-                self.problem(outcome, &key, error.to_string());
+                self.problem(value, &key, message);
             }
         }
         rules

@@ -152,6 +152,17 @@ pub fn expand(
     vars: &Vars,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<String, VarError> {
+    expand_with(text, vars, env, str::to_owned)
+}
+
+/// [`expand`], with each substituted value passed through `quote` first: a glob pattern
+/// takes `${data_dir}` as a literal folder name, whatever `[` or `*` it holds.
+pub fn expand_with(
+    text: &str,
+    vars: &Vars,
+    env: impl Fn(&str) -> Option<String>,
+    quote: impl Fn(&str) -> String,
+) -> Result<String, VarError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
@@ -183,7 +194,7 @@ pub fn expand(
             .ok_or_else(|| VarError::Unknown {
                 name: name.to_owned(),
             })?;
-        out.push_str(&value);
+        out.push_str(&quote(&value));
         rest = &body_and_tail[end + 1..];
     }
     out.push_str(rest);

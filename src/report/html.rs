@@ -134,7 +134,7 @@ fn contents(analyses: &[AnalysisReport], anchors: &[String]) -> String {
                 "<li><a href=\"#{}\">{}</a> <span class=\"muted\">— {}</span></li>\n",
                 escape(anchor),
                 escape(analysis.name),
-                rows_phrase(analysis.table.rows.len())
+                rows_phrase(analysis.total_rows)
             )
         })
         .collect();
@@ -222,10 +222,10 @@ fn analysis_section(analysis: &AnalysisReport, anchor: &str, max_rows: usize) ->
         ));
         return section;
     }
-    let preview = TablePreview::new(analysis.table, max_rows);
+    let preview = TablePreview::of_result(analysis.table, max_rows, analysis.total_rows);
     section.push_str(&format!(
         "<p class=\"row-count\">{}</p>\n",
-        row_count_sentence(analysis.table.rows.len(), preview.rows.len())
+        row_count_sentence(analysis.total_rows, preview.rows.len())
     ));
     section.push_str(&table(&preview));
     if preview.hidden_rows > 0 {
@@ -359,6 +359,7 @@ mod tests {
             description: Some("Close <b>prices</b>."),
             sql: "SELECT * FROM prices WHERE close < 10 AND symbol <> 'X'",
             table,
+            total_rows: table.rows.len(),
             charts,
             failure: None,
         }];
@@ -436,6 +437,7 @@ mod tests {
             description: None,
             sql: "SELECT 1",
             table: &prices(),
+            total_rows: prices().rows.len(),
             charts: &charts,
             failure: Some("chart \"volume <by> date\": column \"volume\" is not in the result"),
         }];
@@ -463,6 +465,7 @@ mod tests {
             description: None,
             sql: "SELECT nope",
             table: &Table::default(),
+            total_rows: 0,
             charts: &[],
             failure: Some("column \"nope\" does not exist"),
         }];

@@ -28,7 +28,7 @@ use crate::table::Table;
 pub use self::chart::{
     render_chart_svg, ChartKind, ChartProblem, ChartSpec, CHART_HEIGHT, CHART_WIDTH,
 };
-pub use self::csv::write_csv;
+pub use self::csv::{write_csv, CsvRows};
 use self::format::format_integer;
 pub use self::format::format_number;
 use self::html::escape as html_escape;
@@ -44,7 +44,10 @@ pub struct AnalysisReport<'a> {
     /// Free text from the job file; Markdown documents include it verbatim.
     pub description: Option<&'a str>,
     pub sql: &'a str,
+    /// The first rows of the result (at least as many as the documents show).
     pub table: &'a Table,
+    /// How many rows the result had (its CSV has them all).
+    pub total_rows: usize,
     pub charts: &'a [ChartSpec],
     /// Why the analysis failed: its section says so instead of showing a result.
     pub failure: Option<&'a str>,

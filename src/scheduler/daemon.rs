@@ -45,7 +45,11 @@ pub fn serve(jobs: Vec<Job>, runner: PathBuf, clock: Clock) -> Result<()> {
 }
 
 fn log(clock: &Clock, message: &str) {
-    println!("{} {message}", clock.now().format("%Y-%m-%dT%H:%M:%SZ"));
+    // A closed stdout must not stop the daemon: the line is dropped.
+    let _ = crate::output::stdout(format_args!(
+        "{} {message}\n",
+        clock.now().format("%Y-%m-%dT%H:%M:%SZ")
+    ));
 }
 
 async fn schedule_all(jobs: Vec<Job>, runner: PathBuf, clock: Clock) -> Result<()> {

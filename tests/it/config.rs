@@ -23,7 +23,7 @@ fn unknown_key_names_file_line_column_and_suggests() {
         config_error(&p, &["check", &path]),
         "error: invalid job file: unknown field `templat`, expected one of `name`, \
          `description`, `template`, `outputs`, `chart`, `materialize`, `depends_on`, \
-         `time_column`, `unique_key`
+         `time_column`, `unique_key`, `statement_timeout`
  --> jobs/t.toml:5:1
   |
 5 | templat = \"x.sql\"
@@ -156,6 +156,7 @@ fn bad_var_override_is_a_config_error() {
 #[test]
 fn source_globs_that_match_nothing_fail_check() {
     let p = Project::new();
+    // A folder that is not there is named as such, for each pattern.
     assert_eq!(
         config_error(
             &p,
@@ -166,10 +167,27 @@ fn source_globs_that_match_nothing_fail_check() {
                 "data_dir=/nonexistent",
             ],
         ),
-        "error: ingest source `prices` matches no files: /nonexistent/stocks/*.csv, \
-         /nonexistent/etfs/*.csv
+        "error: pattern `${data_dir}/stocks/*.csv`: folder /nonexistent/stocks does not exist
   = key: `ingest.prices.paths`
-error: ingest source `symbols` matches no files: /nonexistent/symbols_valid_meta.csv
+error: pattern `${data_dir}/etfs/*.csv`: folder /nonexistent/etfs does not exist
+  = key: `ingest.prices.paths`
+error: pattern `${data_dir}/symbols_valid_meta.csv`: folder /nonexistent does not exist
+  = key: `ingest.symbols.paths`
+3 problems found
+"
+    );
+    // An empty folder is a source that matches nothing.
+    std::fs::create_dir_all(p.path("empty/stocks")).unwrap();
+    std::fs::create_dir_all(p.path("empty/etfs")).unwrap();
+    assert_eq!(
+        config_error(
+            &p,
+            &["check", "jobs/quarterly.toml", "--var", "data_dir=empty"]
+        ),
+        "error: ingest source `prices` matches no files: ${data_dir}/stocks/*.csv, \
+         ${data_dir}/etfs/*.csv
+  = key: `ingest.prices.paths`
+error: ingest source `symbols` matches no files: ${data_dir}/symbols_valid_meta.csv
   = key: `ingest.symbols.paths`
 2 problems found
 "
