@@ -66,6 +66,9 @@ pub enum Error {
     /// The run finished, but error-level data tests failed.
     #[error("{0}")]
     TestsFailed(String),
+    /// Writing to stdout failed for another reason than a closed reader.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
     /// Whoever read the output went away (`runner render | head`): stop quietly.
     #[error("")]
     OutputClosed,
@@ -84,7 +87,8 @@ impl Error {
             | Error::Migrate(_)
             | Error::Scheduler(_)
             | Error::Stream(_)
-            | Error::Partial(_) => EXIT_FAILURE,
+            | Error::Partial(_)
+            | Error::Stdout(_) => EXIT_FAILURE,
             Error::Busy(_) => EXIT_BUSY,
             Error::TestsFailed(_) => EXIT_TESTS,
             Error::OutputClosed => EXIT_OK,

@@ -26,7 +26,7 @@ pub fn stdout(text: fmt::Arguments<'_>) -> Result<()> {
     match out.write_fmt(text).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::OutputClosed),
-        Err(e) => Err(Error::Message(format!("cannot write to stdout: {e}"))),
+        Err(e) => Err(Error::Stdout(e)),
     }
 }
 

@@ -73,10 +73,10 @@ pub fn query_into(
         })?;
         diesel::sql_query("SET LOCAL transaction_read_only = on").execute(conn)?;
         sink.start(&columns)
-            .map_err(|e| Failure::Runner(write_error(name, &e)))?;
+            .map_err(|e| Failure::Runner(write_error(name, e)))?;
         stream_rows(conn, &columns, &format!("pg_temp.{VIEW}"), &mut |row| {
             sink.push(row)
-                .map_err(|e| Failure::Runner(write_error(name, &e)))
+                .map_err(|e| Failure::Runner(write_error(name, e)))
         })?;
         // Always roll back: the view (and anything else) must not outlive the query.
         Err(Failure::Refused(String::new()))
@@ -86,11 +86,15 @@ pub fn query_into(
         Err(failure) => return Err(failure.into_error(name, sql)),
         Ok(()) => unreachable!("the transaction always rolls back"),
     }
-    sink.finish(columns).map_err(|e| write_error(name, &e))
+    sink.finish(columns).map_err(|e| write_error(name, e))
 }
 
-fn write_error(name: &str, e: &crate::report::ReportError) -> Error {
-    Error::Message(format!("analysis `{name}`: writing its CSV failed: {e}"))
+fn write_error(name: &str, source: crate::report::ReportError) -> Error {
+    AnalysisError::WriteCsv {
+        name: name.to_owned(),
+        source,
+    }
+    .into()
 }
 
 /// `SET LOCAL statement_timeout` for the rest of the transaction (`None`: the server's).

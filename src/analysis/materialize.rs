@@ -30,6 +30,7 @@ use super::execute::{self, drop_query_view, query_columns, relation_columns, Fai
 use super::refs::{relation, SCHEMA};
 use super::sink::Sink;
 use super::spill::Spill;
+use super::AnalysisError;
 use crate::db::changelog::{self, Pending, Source};
 use crate::db::quote;
 use crate::error::Error;
@@ -238,7 +239,10 @@ pub fn materialize(
     let written = outcome.map_err(|failure| failure.into_error(name, sql))?;
     let received = sink
         .finish(columns)
-        .map_err(|e| Error::Message(format!("analysis `{name}`: writing its CSV failed: {e}")))?;
+        .map_err(|source| AnalysisError::WriteCsv {
+            name: name.to_owned(),
+            source,
+        })?;
     Ok(Outcome {
         table: received.table,
         rows: received.total,
@@ -300,7 +304,7 @@ fn insert_rows(
     columns: &[Column],
     mut rows: Spill,
 ) -> Result<u64, Failure> {
-    if columns.is_empty() || rows.len() == 0 {
+    if columns.is_empty() || rows.is_empty() {
         return Ok(0);
     }
     let names = columns

@@ -48,6 +48,24 @@ pub enum AnalysisError {
     },
     #[error("could not open a transaction to check the analyses")]
     NoTransaction,
+    /// The analysis left session-level advisory locks behind (they were released).
+    #[error(
+        "analysis `{name}` failed: it took {locks} advisory lock(s) (pg_advisory_lock) that \
+         would outlive it; an analysis may read, not lock — released"
+    )]
+    AdvisoryLocks { name: String, locks: i64 },
+    #[error("writing {}: {source}", path.display())]
+    CreateCsv {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("analysis `{name}`: writing its CSV failed: {source}")]
+    WriteCsv {
+        name: String,
+        #[source]
+        source: crate::report::ReportError,
+    },
 }
 
 /// An analysis with its rendered SQL.
@@ -370,8 +388,10 @@ fn try_run_one(
     let csv: Option<Box<dyn std::io::Write>> = match csv_dir {
         Some(dir) if r.analysis.outputs.contains(&crate::job::OutputFormat::Csv) => {
             let path = dir.join(crate::report::csv_file_name(&r.analysis.name));
-            let file = std::fs::File::create(&path)
-                .map_err(|e| Error::Message(format!("writing {}: {e}", path.display())))?;
+            let file = std::fs::File::create(&path).map_err(|source| AnalysisError::CreateCsv {
+                path: path.clone(),
+                source,
+            })?;
             Some(Box::new(std::io::BufWriter::new(file)))
         }
         _ => None,
@@ -406,10 +426,11 @@ fn try_run_one(
         .map_err(crate::db::db_error("checking the analysis's connection"))?;
     let (table, total_rows, written) = outcome?;
     if locks > 0 {
-        return Err(Error::Message(format!(
-            "analysis `{}` failed: it took {locks} advisory lock(s) (pg_advisory_lock) that would outlive it; an analysis may read, not lock — released",
-            r.analysis.name
-        )));
+        return Err(AnalysisError::AdvisoryLocks {
+            name: r.analysis.name.clone(),
+            locks,
+        }
+        .into());
     }
     let elapsed = started.elapsed();
     tracing::info!(analysis = %r.analysis.name, rows = total_rows, written, ms = elapsed.as_millis() as u64, "analysis done");

@@ -56,6 +56,10 @@ impl Spill {
         self.rows
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
     /// Read the rows back in batches of up to `batch`, in the order they were added.
     ///
     /// # Errors
