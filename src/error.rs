@@ -315,6 +315,42 @@ mod tests {
     }
 
     #[test]
+    fn error_kinds_keep_their_exit_codes_and_messages() {
+        let lost = Error::from(crate::db::lock::LockError::Lost);
+        assert_eq!(lost.code(), EXIT_FAILURE);
+        assert!(lost.to_string().starts_with(
+            "lost the run lock: its database connection was closed (server restart or \
+             pg_terminate_backend); stopping"
+        ));
+        let partial = Error::from(crate::cmd::run::Partial {
+            failures: vec!["a.csv: bad".into(), "analysis `x`: failed".into()],
+            summary_file: PathBuf::from("reports/j/2020-01-01/summary.json"),
+        });
+        assert_eq!(partial.code(), EXIT_FAILURE);
+        assert_eq!(
+            partial.to_string(),
+            "a.csv: bad; analysis `x`: failed (see reports/j/2020-01-01/summary.json); \
+             everything else is done"
+        );
+        let speed = Error::from(crate::scheduler::SchedulerError::ClockSpeed { value: "0".into() });
+        assert_eq!(
+            (speed.code(), speed.to_string()),
+            (
+                EXIT_FAILURE,
+                "RUNNER_CLOCK_SPEED `0` is not a positive number".to_owned()
+            )
+        );
+        let failed = Error::from(crate::analysis::AnalysisError::Failed {
+            name: "weekly".into(),
+            reason: "relation \"nope\" does not exist".into(),
+        });
+        assert_eq!(
+            failed.to_string(),
+            "analysis `weekly` failed: relation \"nope\" does not exist"
+        );
+    }
+
+    #[test]
     fn suggests_close_names_only() {
         assert_eq!(suggest("templat", ["template", "name"]), Some("template"));
         assert_eq!(suggest("zzz", ["template", "name"]), None);
