@@ -21,6 +21,25 @@ use crate::db::{self, Capabilities, Pool};
 use crate::error::Result;
 use crate::job::Job;
 
+/// Load the job a command was given and make its connection settings (its
+/// `connect_timeout`) the process's.
+///
+/// # Errors
+/// As [`crate::job::load`].
+pub fn load_job(args: &crate::cli::JobArgs) -> Result<Job> {
+    load_job_file(&args.job, &args.vars)
+}
+
+/// [`load_job`] for a path and `--var` overrides.
+///
+/// # Errors
+/// As [`crate::job::load`].
+pub fn load_job_file(path: &std::path::Path, vars: &[String]) -> Result<Job> {
+    let job = crate::job::load(path, vars)?;
+    db::timeouts::set_job_connect_timeout(job.connect_timeout);
+    Ok(job)
+}
+
 /// Create the database when missing, then [`prepare_existing_database`]: what every
 /// database command starts with.
 pub fn prepare_database(database_url: &str, pool_size: u32) -> Result<(Pool, Capabilities)> {

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::job;
 
 pub fn render(args: &RenderArgs) -> Result<()> {
-    let job = job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     let dialect = match job.vars.get("timescaledb") {
         Some(job::VarValue::Boolean(true)) => Dialect::Timescale,
         _ => Dialect::Postgres,
@@ -32,9 +32,11 @@ pub fn render(args: &RenderArgs) -> Result<()> {
             .to_lowercase(),
             None => String::new(),
         };
-        println!(
+        crate::outln!(
             "-- analysis: {} ({}){into}\n{};\n",
-            r.analysis.name, r.analysis.template, r.sql
+            r.analysis.name,
+            r.analysis.template,
+            r.sql
         );
     }
     Ok(())
@@ -49,15 +51,15 @@ fn as_of_from_database(database_url: &str, share: f64) -> Option<chrono::NaiveDa
         });
     match found {
         Ok(Some(day)) => {
-            eprintln!("-- as_of = {day}: the latest trading day in the job's database");
+            crate::errln!("-- as_of = {day}: the latest trading day in the job's database");
             Some(day)
         }
         Ok(None) => {
-            eprintln!("-- as_of is NULL: the job's database holds no prices yet; pass --var as_of=YYYY-MM-DD");
+            crate::errln!("-- as_of is NULL: the job's database holds no prices yet; pass --var as_of=YYYY-MM-DD");
             None
         }
         Err(_) => {
-            eprintln!(
+            crate::errln!(
                 "-- as_of is NULL: the job's database ({}) is not reachable; pass --var as_of=YYYY-MM-DD",
                 crate::db::url::redact(database_url)
             );

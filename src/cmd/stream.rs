@@ -8,16 +8,16 @@ use crate::job::Job;
 use crate::stream::{broker, consumer, status};
 
 pub fn stream(args: &StreamArgs) -> Result<()> {
-    let job = crate::job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     let feed = pick_feed(&job, args.feed.as_deref())?;
     let (pool, caps) = super::prepare_database(&job.database_url, 1)?;
     let mut conn = crate::db::pool::checkout(&pool)?;
     if args.status {
         let status = feed_status(&feed, &mut conn)?;
         if args.json {
-            println!("{}", serde_json::to_string(&status).unwrap_or_default());
+            crate::outln!("{}", serde_json::to_string(&status).unwrap_or_default());
         } else {
-            print!("{}", status.text());
+            crate::out!("{}", status.text());
         }
         return Ok(());
     }
@@ -29,7 +29,7 @@ pub fn stream(args: &StreamArgs) -> Result<()> {
             until_drained: args.until_drained,
         },
     )?;
-    println!("{}", serde_json::to_string(&counters).unwrap_or_default());
+    crate::outln!("{}", serde_json::to_string(&counters).unwrap_or_default());
     Ok(())
 }
 
@@ -39,7 +39,7 @@ fn feed_status(feed: &Feed, conn: &mut diesel::PgConnection) -> Result<status::S
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Message(format!("cannot start the async runtime: {e}")))?;
+        .map_err(crate::stream::StreamError::Runtime)?;
     let broker = runtime.block_on(async {
         let (_client, js) = broker::connect(feed).await?;
         broker::state(&js, feed).await

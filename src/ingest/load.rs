@@ -105,6 +105,34 @@ pub fn load_batch(
     })
 }
 
+/// Delete every row of `symbols` and their manifest entries in one transaction: files
+/// gone under `on_missing = "delete"`. The deleted days go to the change log exactly as a
+/// replaced file's old rows do, so aggregates and incremental tables forget them too.
+pub fn delete_symbols(conn: &mut PgConnection, symbols: &[&str]) -> QueryResult<Vec<Span>> {
+    conn.transaction(|conn| {
+        // As in `load_batch`: a few index probes, whatever the planner guesses.
+        diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
+        diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+        let spans: Vec<Span> = stored_ranges(conn, symbols)?
+            .into_iter()
+            .map(|(symbol, first, last)| Span::days(symbol, first, last))
+            .collect();
+        for table in [
+            "daily_prices",
+            "data_quality",
+            "ingest_rejects",
+            "ingest_files",
+        ] {
+            // The table names are constants; the symbols travel as a bound array.
+            diesel::sql_query(format!("DELETE FROM {table} WHERE symbol = ANY($1)"))
+                .bind::<Array<Text>, _>(symbols)
+                .execute(conn)?;
+        }
+        changelog::record(conn, Source::DailyPrices, &spans)?;
+        Ok(spans)
+    })
+}
+
 fn widen(
     spans: &mut std::collections::BTreeMap<String, (NaiveDate, NaiveDate)>,
     symbol: &str,

@@ -15,7 +15,7 @@ pub mod parse;
 pub mod rejects;
 pub mod symbols;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -27,7 +27,7 @@ use self::manifest::{Change, Entry};
 use crate::db::Pool;
 use crate::error::{Error, Result};
 use crate::job::rules::RuleSet;
-use crate::job::{IngestSource, Job, SourceKind};
+use crate::job::{IngestSource, Job, OnMissing, SourceKind};
 use crate::progress::Progress;
 
 /// What one ingest did, printed at the end and written as JSON beside the reports.
@@ -55,9 +55,16 @@ pub struct IngestSummary {
     pub touched: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     /// Files that failed, with why. Their symbols keep their previous rows.
     pub failures: Vec<FileFailure>,
-    /// Manifest files no longer found; their rows are kept.
-    pub missing: Vec<String>,
-    /// Files left out by discovery (e.g. a second file for the same symbol).
+    /// Patterns that could not be read (their folder is gone) or that find nothing
+    /// where files were loaded from before: the input is missing, not empty.
+    pub pattern_failures: Vec<String>,
+    /// Symbols claimed by more than one file with none preferred by `priority`: none
+    /// of those files is loaded, and the symbol keeps its rows.
+    pub conflicts: Vec<ConflictReport>,
+    /// Files loaded before and no longer found, with what happened to their rows.
+    pub missing: Vec<MissingFile>,
+    /// What the patterns matched and did not load, with why (directories, broken
+    /// links, case variants, undecodable names, files shadowed by a higher priority).
     pub ignored: Vec<FileFailure>,
 }
 
@@ -65,6 +72,92 @@ pub struct IngestSummary {
 pub struct FileFailure {
     pub path: String,
     pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConflictReport {
+    /// Every file involved, sorted.
+    pub paths: Vec<String>,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MissingFile {
+    pub path: String,
+    pub symbol: String,
+    /// `kept` or `deleted`.
+    pub rows: MissingRows,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingRows {
+    Kept,
+    Deleted,
+}
+
+impl IngestSummary {
+    /// What the report's header says about this ingest: counts only (the paths are in
+    /// `summary.json`), and nothing when everything loaded.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut failed = Vec::new();
+        for (n, what) in [
+            (self.pattern_failures.len(), "pattern without input"),
+            (self.conflicts.len(), "symbol left ambiguous"),
+            (self.failures.len(), "file failed"),
+        ] {
+            if n > 0 {
+                failed.push(plural(n, what));
+            }
+        }
+        if !failed.is_empty() {
+            notes.push(format!(
+                "ingest: {}; these prices may be stale (see summary.json)",
+                failed.join(", ")
+            ));
+        }
+        let deleted = self
+            .missing
+            .iter()
+            .filter(|m| m.rows == MissingRows::Deleted)
+            .count();
+        let kept = self.missing.len() - deleted;
+        if kept > 0 {
+            notes.push(format!(
+                "ingest: {} loaded before {} gone, rows kept (see summary.json)",
+                plural(kept, "file"),
+                if kept == 1 { "is" } else { "are" }
+            ));
+        }
+        if deleted > 0 {
+            notes.push(format!(
+                "ingest: {} gone, rows deleted (see summary.json)",
+                plural(deleted, "file")
+            ));
+        }
+        if !self.ignored.is_empty() {
+            notes.push(format!(
+                "ingest: {} matched and not loaded (see summary.json)",
+                plural(self.ignored.len(), "path")
+            ));
+        }
+        notes
+    }
+
+    /// Every failure as one line: files, patterns, conflicting symbols.
+    pub fn failure_lines(&self) -> Vec<String> {
+        self.pattern_failures
+            .iter()
+            .cloned()
+            .chain(self.conflicts.iter().map(|c| c.error.clone()))
+            .chain(
+                self.failures
+                    .iter()
+                    .map(|f| format!("{}: {}", f.path, f.error)),
+            )
+            .collect()
+    }
 }
 
 impl IngestSummary {
@@ -171,7 +264,28 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
 /// Load each metadata file of `source`. A file that cannot be read at all is a failure
 /// of that file (the run exits 1 at the end); its bad lines are rejects.
 fn load_symbols(pool: &Pool, source: &IngestSource, summary: &mut IngestSummary) -> Result<()> {
-    for path in discover::files_of(source).map_err(Error::Message)? {
+    let mut files = Vec::new();
+    for pattern in &source.patterns {
+        match discover::scan(pattern) {
+            Ok(scan) => {
+                files.extend(scan.files);
+                for skipped in scan.skipped {
+                    tracing::warn!("not loaded: {}: {}", skipped.path.display(), skipped.reason);
+                    summary.ignored.push(FileFailure {
+                        path: skipped.path.display().to_string(),
+                        error: skipped.reason.to_string(),
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                summary.pattern_failures.push(e.to_string());
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    for path in files {
         let path_text = path.display().to_string();
         let parsed = match symbols::parse(&path) {
             Ok(parsed) => parsed,
@@ -230,6 +344,225 @@ struct SourceSettings {
     /// The source's rules, with today's date for `after_today`.
     rules: RuleSet,
     max_reject_ratio: Option<f64>,
+    priority: i64,
+}
+
+/// Does a file of source `new` win over what source `old` loaded? Only with a strictly
+/// higher `priority`; a source no longer in the job counts as 0.
+fn outranks(settings: &BTreeMap<&str, SourceSettings>, new: &str, old: &str) -> bool {
+    let priority = |name: &str| settings.get(name).map_or(0, |s| s.priority);
+    new != old && priority(new) > priority(old)
+}
+
+/// How to let a file of source `new` replace what source `old` loaded.
+fn priority_hint(new: &str, old: &str) -> String {
+    if new == old {
+        format!("to let it replace them, list it in a source with a higher `priority` than `{old}`")
+    } else {
+        format!("to let it replace them, give source `{new}` a higher `priority` than `{old}`")
+    }
+}
+
+/// The log lines and summary entries of discovery: patterns that could not be read or
+/// no longer match, conflicting symbols, and what was seen and not loaded.
+fn report_discovery(
+    discovery: &discover::Discovery,
+    manifest: &std::collections::HashMap<String, Entry>,
+    summary: &mut IngestSummary,
+) {
+    for outcome in &discovery.patterns {
+        let problem = match &outcome.matched {
+            Err(e) => Some(e.to_string()),
+            Ok(0) => no_longer_matches(outcome, manifest).map(|e| e.to_string()),
+            Ok(_) => None,
+        };
+        if let Some(problem) = problem {
+            tracing::error!("{problem}");
+            summary.pattern_failures.push(problem);
+        }
+    }
+    for conflict in &discovery.conflicts {
+        let error = conflict.to_string();
+        tracing::error!("{error}");
+        summary.conflicts.push(ConflictReport {
+            paths: conflict
+                .files
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect(),
+            error,
+        });
+    }
+    for skipped in &discovery.skipped {
+        tracing::warn!("not loaded: {}: {}", skipped.path.display(), skipped.reason);
+        summary.ignored.push(FileFailure {
+            path: skipped.path.display().to_string(),
+            error: skipped.reason.to_string(),
+        });
+    }
+}
+
+/// Options that make the manifest's paths comparable with what `glob` found.
+const GLOB_MATCH: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: false,
+};
+
+/// A pattern that found nothing is a failure when files were loaded through it before.
+fn no_longer_matches(
+    outcome: &discover::PatternOutcome,
+    manifest: &std::collections::HashMap<String, Entry>,
+) -> Option<discover::DiscoverError> {
+    let glob = glob::Pattern::new(&outcome.pattern.glob).ok()?;
+    let mut loaded: Vec<&str> = manifest
+        .values()
+        .filter(|e| e.source == outcome.source)
+        .filter(|e| glob.matches_path_with(std::path::Path::new(&e.path), GLOB_MATCH))
+        .map(|e| e.path.as_str())
+        .collect();
+    loaded.sort_unstable();
+    let example = (*loaded.first()?).to_owned();
+    Some(discover::DiscoverError::NoLongerMatches {
+        pattern: outcome.pattern.written.clone(),
+        folder: outcome.pattern.folder.clone(),
+        loaded: loaded.len(),
+        example,
+    })
+}
+
+/// Files loaded before and not found now: listed once, and under `on_missing =
+/// "delete"` their symbols' rows are deleted — but only when the file was gone from a
+/// pattern that still reads. A source with a failed pattern deletes nothing (a folder
+/// that is gone is a missing input, not a deletion), nor does a file that no pattern of
+/// the job covers any more (`--var data_dir=…` pointing elsewhere).
+fn forget_missing(
+    pool: &Pool,
+    sources: &[&IngestSource],
+    discovery: &discover::Discovery,
+    manifest: &std::collections::HashMap<String, Entry>,
+    summary: &mut IngestSummary,
+) -> Result<()> {
+    let seen = discovery.symbols_seen();
+    let failed_sources: std::collections::HashSet<&str> = discovery
+        .patterns
+        .iter()
+        .filter(|o| match &o.matched {
+            Err(_) => true,
+            Ok(0) => no_longer_matches(o, manifest).is_some(),
+            Ok(_) => false,
+        })
+        .map(|o| o.source.as_str())
+        .collect();
+    let covers = |entry: &Entry| {
+        discovery.patterns.iter().any(|o| {
+            o.source == entry.source
+                && glob::Pattern::new(&o.pattern.glob).is_ok_and(|g| {
+                    g.matches_path_with(std::path::Path::new(&entry.path), GLOB_MATCH)
+                })
+        })
+    };
+    let mut gone: Vec<&Entry> = manifest
+        .values()
+        .filter(|e| !seen.contains(&e.symbol))
+        .filter(|e| sources.iter().any(|s| s.name == e.source))
+        .collect();
+    gone.sort_by(|a, b| a.path.cmp(&b.path));
+    // One log line per group.
+    let mut behind_failed = Vec::new();
+    let mut uncovered = Vec::new();
+    let mut kept = Vec::new();
+    let mut deleted = Vec::new();
+    for entry in gone {
+        let delete = sources
+            .iter()
+            .any(|s| s.name == entry.source && s.on_missing == OnMissing::Delete);
+        if failed_sources.contains(entry.source.as_str()) {
+            behind_failed.push(entry);
+        } else if !delete {
+            kept.push(entry);
+        } else if !covers(entry) {
+            uncovered.push(entry);
+        } else {
+            deleted.push(entry);
+        }
+    }
+    if !deleted.is_empty() {
+        let symbols: Vec<&str> = deleted.iter().map(|e| e.symbol.as_str()).collect();
+        let mut conn = crate::db::pool::checkout(pool)?;
+        let spans = load::delete_symbols(&mut conn, &symbols).map_err(crate::db::db_error(
+            "deleting the rows of files that are gone",
+        ))?;
+        for span in &spans {
+            summary.touched = crate::db::storage::widen(
+                summary.touched,
+                Some((span.first_day(), span.last_day())),
+            );
+        }
+    }
+    for (group, rows, why) in [
+        (
+            &behind_failed,
+            MissingRows::Kept,
+            "rows kept: a pattern of their source failed",
+        ),
+        (
+            &uncovered,
+            MissingRows::Kept,
+            "rows kept: no pattern of their source covers them now",
+        ),
+        (
+            &kept,
+            MissingRows::Kept,
+            "rows kept (on_missing = \"keep\")",
+        ),
+        (
+            &deleted,
+            MissingRows::Deleted,
+            "rows deleted (on_missing = \"delete\")",
+        ),
+    ] {
+        if group.is_empty() {
+            continue;
+        }
+        tracing::warn!(
+            "{} loaded before {} gone, {why}: {}",
+            plural(group.len(), "file"),
+            if group.len() == 1 { "is" } else { "are" },
+            few(group.iter().map(|e| e.path.as_str()))
+        );
+        summary.missing.extend(group.iter().map(|e| MissingFile {
+            path: e.path.clone(),
+            symbol: e.symbol.clone(),
+            rows,
+        }));
+    }
+    summary.missing.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(())
+}
+
+/// `1 file`, `2 files`; the noun is the first word (`2 files failed`).
+fn plural(n: usize, words: &str) -> String {
+    if n == 1 {
+        return format!("1 {words}");
+    }
+    match words.split_once(' ') {
+        Some((noun, rest)) => format!("{n} {noun}s {rest}"),
+        None => format!("{n} {words}s"),
+    }
+}
+
+/// The first few of `items`, then how many more: one log line however many there are.
+fn few<'a>(items: impl ExactSizeIterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 5;
+    let total = items.len();
+    let mut text: Vec<&str> = items.take(SHOWN).collect();
+    let more = total.saturating_sub(SHOWN);
+    let more_text = format!("and {more} more (see summary.json)");
+    if more > 0 {
+        text.push(&more_text);
+    }
+    text.join(", ")
 }
 
 fn load_prices(
@@ -238,30 +571,15 @@ fn load_prices(
     options: &IngestOptions,
     summary: &mut IngestSummary,
 ) -> Result<()> {
-    let (files, ignored) = discover::discover(sources).map_err(Error::Message)?;
-    summary.ignored = ignored
-        .into_iter()
-        .map(|s| FileFailure {
-            path: s.path.display().to_string(),
-            error: s.reason,
-        })
-        .collect();
+    let discovery = discover::discover(sources);
     let manifest = {
         let mut conn = crate::db::pool::checkout(pool)?;
         manifest::load_all(&mut conn)?
     };
+    report_discovery(&discovery, &manifest, summary);
+    forget_missing(pool, sources, &discovery, &manifest, summary)?;
+    let files = &discovery.files;
     summary.files_seen = files.len() as u64;
-    let source_names: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-    let found: HashSet<&str> = files.iter().map(|f| f.symbol.as_str()).collect();
-    summary.missing = manifest
-        .values()
-        .filter(|e| source_names.contains(e.source.as_str()) && !found.contains(e.symbol.as_str()))
-        .map(|e| e.path.clone())
-        .collect();
-    summary.missing.sort();
-    for path in &summary.missing {
-        tracing::warn!(file = %path, "file is gone; its rows are kept");
-    }
     let today = today()?;
     let settings: BTreeMap<&str, SourceSettings> = sources
         .iter()
@@ -271,15 +589,40 @@ fn load_prices(
                 SourceSettings {
                     rules: s.rules.clone().with_today(today),
                     max_reject_ratio: s.max_reject_ratio,
+                    priority: s.priority,
                 },
             )
         })
+        .collect();
+    let by_key: std::collections::HashMap<String, &Entry> = manifest
+        .values()
+        .map(|e| (discover::symbol_key(&e.symbol), e))
         .collect();
 
     // Unchanged files are decided on their stamp alone, without reading them.
     let mut results = Vec::with_capacity(files.len());
     let mut pending = Vec::new();
-    for file in &files {
+    for file in files {
+        // `aapl.csv` where `AAPL` was loaded: a second name for one symbol.
+        if !manifest.contains_key(&file.symbol) {
+            if let Some(other) = by_key.get(&discover::symbol_key(&file.symbol)) {
+                if !outranks(&settings, &file.source, &other.source) {
+                    results.push(FileResult::Failed(FileFailure {
+                        path: file.path.display().to_string(),
+                        error: format!(
+                            "symbol `{}` differs only in case or surrounding spaces from `{}`, \
+                             loaded from {}: not loaded, the rows of `{}` are kept ({})",
+                            file.symbol,
+                            other.symbol,
+                            other.path,
+                            other.symbol,
+                            priority_hint(&file.source, &other.source)
+                        ),
+                    }));
+                    continue;
+                }
+            }
+        }
         match manifest::stamp(&file.path) {
             Err(e) => results.push(FileResult::Failed(FileFailure {
                 path: file.path.display().to_string(),
@@ -425,7 +768,9 @@ fn ingest_batch(
         let Some(source) = settings.get(file.source.as_str()) else {
             continue;
         };
-        match prepare_file(&mut conn, file, manifest.get(&file.symbol), *stamp, source) {
+        let entry = manifest.get(&file.symbol);
+        let takes_over = entry.is_some_and(|e| outranks(settings, &file.source, &e.source));
+        match prepare_file(&mut conn, file, entry, *stamp, source, takes_over) {
             Ok(p) => prepared.push(p),
             Err(failure) => results.push(FileResult::Failed(failure)),
         }
@@ -514,6 +859,7 @@ fn prepare_file(
     entry: Option<&Entry>,
     stamp: manifest::Stamp,
     source: &SourceSettings,
+    takes_over: bool,
 ) -> std::result::Result<(load::PreparedFile, u64), FileFailure> {
     let path_text = file.path.display().to_string();
     let fail = |error: String| FileFailure {
@@ -522,6 +868,31 @@ fn prepare_file(
     };
     let data = std::fs::read(&file.path).map_err(|e| fail(format!("cannot read: {e}")))?;
     let change = manifest::classify(entry, &data);
+    if let Some(old) = entry.filter(|_| !takes_over) {
+        // Loaded from elsewhere: appending (or a pure move) loses nothing, but replacing
+        // the symbol's rows or changing its asset class is not this file's call.
+        let hint = || priority_hint(&file.source, &old.source);
+        if old.asset_class != file.asset_class {
+            return Err(fail(format!(
+                "symbol `{}` was loaded from {} as `{}`; this file would make it `{}`: \
+                 not loaded, the rows are kept ({})",
+                file.symbol,
+                old.path,
+                old.asset_class,
+                file.asset_class,
+                hint()
+            )));
+        }
+        if old.path != path_text && change == Change::Replaced {
+            return Err(fail(format!(
+                "symbol `{}` was loaded from {}; this file would replace its rows: \
+                 not loaded, the rows are kept ({})",
+                file.symbol,
+                old.path,
+                hint()
+            )));
+        }
+    }
     let parsed = match &change {
         Change::Touched | Change::Unchanged => parse::Parsed::default(),
         Change::Grew { offset, first_line } => {

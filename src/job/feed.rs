@@ -193,8 +193,8 @@ impl Checker<'_> {
             );
         }
         for s in spec.subjects.get_ref() {
-            if let Err(message) = check_subject(s.get_ref(), true) {
-                self.problem(s, &key("subjects"), message);
+            if let Err(error) = check_subject(s.get_ref(), true) {
+                self.problem(s, &key("subjects"), error.to_string());
             }
         }
         let format = match spec.format.as_ref().map(|f| (f, f.get_ref().as_str())) {
@@ -282,8 +282,8 @@ impl Checker<'_> {
         }
         let dead_letter_subject = match &spec.dead_letter_subject {
             Some(d) => {
-                if let Err(message) = check_subject(d.get_ref(), false) {
-                    self.problem(d, &key("dead_letter_subject"), message);
+                if let Err(error) = check_subject(d.get_ref(), false) {
+                    self.problem(d, &key("dead_letter_subject"), error.to_string());
                 } else if subjects.iter().any(|s| subject_matches(s, d.get_ref())) {
                     self.problem(
                         d,
@@ -382,8 +382,8 @@ impl Checker<'_> {
             None => default,
             Some(v) => match parse_duration(v.get_ref()) {
                 Ok(d) => d,
-                Err(message) => {
-                    self.problem(v, key, message);
+                Err(error) => {
+                    self.problem(v, key, error.to_string());
                     default
                 }
             },
@@ -409,9 +409,22 @@ impl Checker<'_> {
     }
 }
 
+/// Why a feed value is refused; each becomes a config diagnostic at the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedValueError {
+    #[error("`{text}` is not a duration like `200ms`, `5s` or `1m`")]
+    NotADuration { text: String },
+    #[error("`{text}` must be longer than zero")]
+    ZeroDuration { text: String },
+    #[error("`{subject}` is not a valid {}subject", if *wildcards { "" } else { "publish " })]
+    BadSubject { subject: String, wildcards: bool },
+}
+
 /// `250ms`, `2s`, `1m`: a short duration.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration like `200ms`, `5s` or `1m`");
+pub fn parse_duration(text: &str) -> Result<Duration, FeedValueError> {
+    let bad = || FeedValueError::NotADuration {
+        text: text.to_owned(),
+    };
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let amount: u64 = t[..split].parse().map_err(|_| bad())?;
@@ -422,14 +435,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     if duration.is_zero() {
-        return Err(format!("`{text}` must be longer than zero"));
+        return Err(FeedValueError::ZeroDuration {
+            text: text.to_owned(),
+        });
     }
     Ok(duration)
 }
 
 /// A NATS subject: dot-separated tokens, no spaces; wildcards (`*` tokens, a final `>`)
 /// only where subscribing (`wildcards`).
-fn check_subject(subject: &str, wildcards: bool) -> Result<(), String> {
+fn check_subject(subject: &str, wildcards: bool) -> Result<(), FeedValueError> {
     let tokens: Vec<&str> = subject.split('.').collect();
     let last = tokens.len() - 1;
     for (i, token) in tokens.iter().enumerate() {
@@ -441,10 +456,10 @@ fn check_subject(subject: &str, wildcards: bool) -> Result<(), String> {
                 t => !t.contains(['*', '>']),
             };
         if !ok {
-            return Err(format!(
-                "`{subject}` is not a valid {}subject",
-                if wildcards { "" } else { "publish " }
-            ));
+            return Err(FeedValueError::BadSubject {
+                subject: subject.to_owned(),
+                wildcards,
+            });
         }
     }
     Ok(())
