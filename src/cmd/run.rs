@@ -223,7 +223,18 @@ fn execute(
     let ingest = if args.skip_ingest || job.ingest.is_empty() {
         None
     } else {
-        let summary = ingest::run(pool, job, options)?;
+        // On plain PostgreSQL the batches write the buckets of the files they replace
+        // themselves, so a first load leaves the aggregates nothing to recompute.
+        let (rebuilt, aggregates) = {
+            let mut conn = crate::db::pool::checkout(pool)?;
+            db::storage::aggregates::prepare_ingest(&mut conn, caps, &job.storage.aggregates)?
+        };
+        storage.extend(rebuilt);
+        let options = IngestOptions {
+            aggregates,
+            ..options.clone()
+        };
+        let summary = ingest::run(pool, job, &options)?;
         tracing::info!("{}", summary.line());
         crate::crashpoint::reached("run.after_ingest");
         Some(summary)

@@ -57,6 +57,11 @@ pub enum ConnectError {
     PoolExhausted(#[source] diesel::r2d2::PoolError),
     #[error("cannot read the URL {url}")]
     BadUrl { url: String },
+    /// libpq would read part of the password as host, path or query.
+    #[error(
+        "the password in the database URL {url} holds an unencoded `@`, `/`, `?` or `#`, which libpq would read as part of the host or path; percent-encode them (%40, %2F, %3F, %23)"
+    )]
+    PasswordNeedsEncoding { url: String },
     #[error("cannot create database `{name}`: {source}")]
     CreateDatabase {
         name: String,
@@ -105,6 +110,7 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
 /// # Errors
 /// [`ConnectError::Unreachable`] when the server cannot be reached.
 pub fn connect(database_url: &str, size: u32) -> Result<Pool> {
+    refuse_misread_password(database_url)?;
     let manager = Manager {
         inner: ConnectionManager::new(timeouts::with_connect_timeout(database_url)),
     };
@@ -122,8 +128,18 @@ pub fn connect(database_url: &str, size: u32) -> Result<Pool> {
         .map_err(|e| ConnectError::unreachable(database_url, e).into())
 }
 
+fn refuse_misread_password(database_url: &str) -> std::result::Result<(), ConnectError> {
+    if url::password_needs_encoding(database_url) {
+        return Err(ConnectError::PasswordNeedsEncoding {
+            url: url::redact(database_url),
+        });
+    }
+    Ok(())
+}
+
 /// `PgConnection::establish` with the connect timeout in force.
 fn establish(database_url: &str) -> std::result::Result<PgConnection, ConnectError> {
+    refuse_misread_password(database_url)?;
     PgConnection::establish(&timeouts::with_connect_timeout(database_url))
         .map_err(|e| ConnectError::unreachable(database_url, e))
 }

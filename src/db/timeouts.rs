@@ -53,6 +53,10 @@ fn with_timeout(conninfo: &str, seconds: u64) -> String {
         return conninfo.to_owned();
     }
     let trimmed = conninfo.trim();
+    if trimmed.contains("://") && !super::url::is_postgres_url(trimmed) {
+        // libpq will refuse it; do not add to what its error echoes.
+        return conninfo.to_owned();
+    }
     if trimmed.contains("://") {
         let separator = if trimmed.contains('?') { '&' } else { '?' };
         format!("{trimmed}{separator}connect_timeout={seconds}")

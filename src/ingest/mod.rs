@@ -7,6 +7,7 @@
 //! are retried one per transaction, so a bad file fails alone. Batches are parsed and
 //! loaded in parallel (rayon), each worker with its own pooled connection.
 
+pub mod buckets;
 pub mod coverage;
 pub mod discover;
 pub mod load;
@@ -196,6 +197,9 @@ pub struct IngestOptions {
     /// Raised when the run must stop (its lock was lost): batches not started yet are
     /// left for the next run.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Aggregates whose buckets each batch writes itself for the symbols it replaces
+    /// (from `db::storage::aggregates::prepare_ingest`; empty = all left to the drain).
+    pub aggregates: Vec<crate::db::storage::Aggregate>,
 }
 
 /// Input bytes per batch: about 80 k rows, a few MB of bars in memory per worker.
@@ -228,6 +232,7 @@ impl Default for IngestOptions {
             encoding,
             batch_bytes,
             stop: None,
+            aggregates: Vec::new(),
         }
     }
 }
@@ -666,7 +671,7 @@ fn load_prices(
                         })
                         .collect()
                 } else {
-                    ingest_batch(pool, batch, &manifest, &settings, options.encoding)
+                    ingest_batch(pool, batch, &manifest, &settings, options)
                 };
                 for result in &results {
                     progress.advance(match result {
@@ -748,8 +753,9 @@ fn ingest_batch(
     batch: &[PendingFile<'_>],
     manifest: &std::collections::HashMap<String, Entry>,
     settings: &BTreeMap<&str, SourceSettings>,
-    encoding: CopyEncoding,
+    options: &IngestOptions,
 ) -> Vec<FileResult> {
+    let (encoding, direct) = (options.encoding, options.aggregates.as_slice());
     let mut results = Vec::with_capacity(batch.len());
     let mut conn = match pool.get() {
         Ok(c) => c,
@@ -779,7 +785,7 @@ fn ingest_batch(
         return results;
     }
     let (files, bytes): (Vec<load::PreparedFile>, Vec<u64>) = prepared.into_iter().unzip();
-    match load::load_batch(&mut conn, &files, encoding) {
+    match load::load_batch(&mut conn, &files, encoding, direct) {
         Ok((_, spans)) => {
             crate::crashpoint::reached("ingest.after_commit");
             results.extend(
@@ -794,7 +800,7 @@ fn ingest_batch(
         }
         Err(_) => {
             for (file, b) in files.into_iter().zip(bytes) {
-                match load::load_batch(&mut conn, std::slice::from_ref(&file), encoding) {
+                match load::load_batch(&mut conn, std::slice::from_ref(&file), encoding, direct) {
                     Ok((_, spans)) => results.push(loaded(file, b, &spans)),
                     Err(e) => {
                         results.push(failed(&file.entry.path, format!("loading failed: {e}")))

@@ -339,3 +339,128 @@ fn many_short_runs_never_crash_at_exit() {
     assert!(runs >= 50, "only {runs} runs in 25 s");
     let _ = std::io::stderr().flush();
 }
+
+/// `text` must not hold `secret` (or, for the misread forms, a piece of it).
+fn assert_hidden(secret: &str, text: &str, what: &str) {
+    assert!(
+        !text.contains(secret),
+        "{what} shows the password {secret:?}:\n{text}"
+    );
+    for piece in secret.split(['@', '/', '?', ' ']).filter(|p| p.len() >= 4) {
+        assert!(
+            !text.contains(piece),
+            "{what} shows {piece:?} of {secret:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn passwords_are_never_printed_when_the_connection_fails() {
+    let p = Project::new();
+    job_with(&p, "one", "SELECT 1 AS one", "");
+    for (url, secret, expected) in [
+        (
+            "host=127.0.0.1 port=1 user=nobody password='my secret phrase' dbname=none",
+            "my secret phrase",
+            "cannot connect to host=127.0.0.1 port=1 user=nobody password=*** dbname=none: connection to server at \"127.0.0.1\", port 1 failed: Connection refused",
+        ),
+        (
+            "postgres://nobody:hunter@2024/secret@127.0.0.1:1/none",
+            "hunter@2024/secret",
+            "the password in the database URL postgres://nobody:***@127.0.0.1:1/none holds an unencoded `@`, `/`, `?` or `#`, which libpq would read as part of the host or path; percent-encode them (%40, %2F, %3F, %23)",
+        ),
+        (
+            "postgresql://nobody:open/sesame?now@127.0.0.1:1/none",
+            "open/sesame?now",
+            "the password in the database URL postgresql://nobody:***@127.0.0.1:1/none holds an unencoded `@`, `/`, `?` or `#`, which libpq would read as part of the host or path; percent-encode them (%40, %2F, %3F, %23)",
+        ),
+        (
+            "mysql://nobody:hunter2@127.0.0.1:1/none",
+            "hunter2",
+            "cannot connect to mysql://nobody:***@127.0.0.1:1/none: missing \"=\" after \"mysql://nobody:***@127.0.0.1:1/none\" in connection info string",
+        ),
+        (
+            "postgres://nobody:pa%éss@127.0.0.1:1/none",
+            "pa%éss",
+            "cannot connect to postgres://nobody:***@127.0.0.1:1/none: invalid percent-encoded token: \"***\"",
+        ),
+    ] {
+        for args in [&["run", "jobs/hostile.toml"][..], &["doctor"][..], &["check", "jobs/hostile.toml"][..]] {
+            let out = p
+                .command(None, args)
+                .env("DATABASE_URL", url)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_hidden(secret, &stdout, "stdout");
+            assert_hidden(secret, &stderr, "stderr");
+            assert!(out.status.signal_free(), "{args:?} {url}: {out:?}");
+            if args[0] == "run" {
+                assert_eq!(out.status.code(), Some(1), "{url}: {out:?}");
+                assert!(
+                    stderr.lines().any(|line| line == expected),
+                    "{url}: {stderr}"
+                );
+            }
+        }
+    }
+}
+
+trait SignalFree {
+    fn signal_free(&self) -> bool;
+}
+
+impl SignalFree for std::process::ExitStatus {
+    fn signal_free(&self) -> bool {
+        use std::os::unix::process::ExitStatusExt;
+        self.signal().is_none()
+    }
+}
+
+#[test]
+fn passwords_are_never_stored_or_printed_by_a_run_that_connects() {
+    let db = TestDb::new();
+    let p = Project::new();
+    job_with(&p, "one", "SELECT 1 AS one", "");
+    // The test server trusts local connections, so any password gets in.
+    let keyword = format!(
+        "host=127.0.0.1 port=5432 user=postgres password='my secret phrase' dbname={}",
+        db.name
+    );
+    let url = db.url.replacen(
+        "postgres://postgres@",
+        "postgres://postgres:s3cr%C3%A9t%20pw@",
+        1,
+    );
+    for (conninfo, secrets) in [
+        (keyword.as_str(), vec!["my secret phrase"]),
+        (url.as_str(), vec!["s3cr%C3%A9t%20pw", "s3cré t pw"]),
+    ] {
+        let out = p
+            .command(None, &["run", "jobs/hostile.toml"])
+            .env("DATABASE_URL", conninfo)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let runs = db.lines(
+            "SELECT coalesce(vars::text, '') || coalesce(summary::text, '') || coalesce(error, '') || coalesce(report_dir, '') FROM runs",
+        );
+        for secret in secrets {
+            assert_hidden(secret, &String::from_utf8_lossy(&out.stdout), "stdout");
+            assert_hidden(secret, &String::from_utf8_lossy(&out.stderr), "stderr");
+            assert_hidden(
+                secret,
+                &p.read("reports/hostile/latest/summary.json"),
+                "summary.json",
+            );
+            assert_hidden(
+                secret,
+                &p.read("reports/hostile/latest/report.md"),
+                "report.md",
+            );
+            assert_hidden(secret, &runs.join("\n"), "the runs table");
+        }
+        assert!(p.read("reports/hostile/latest/report.md").contains("***"));
+    }
+}
