@@ -17,8 +17,8 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
 
-use super::AnalysisError;
 use super::sink::{Received, Sink};
+use super::AnalysisError;
 use crate::db::quote;
 use crate::error::Error;
 use crate::table::{Column, Table};

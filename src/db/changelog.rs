@@ -168,12 +168,28 @@ struct SpanRow {
 /// # Errors
 /// The database's.
 pub fn pending(conn: &mut PgConnection, consumer: &str, source: Source) -> QueryResult<Pending> {
+    pending_through(conn, consumer, source, None)
+}
+
+/// [`pending`], but no further than entry `cap` (a watermark an earlier [`pending`]
+/// returned, hence final): for a consumer built from another consumer's output, which
+/// is complete only up to that one's watermark.
+///
+/// # Errors
+/// The database's.
+pub fn pending_through(
+    conn: &mut PgConnection,
+    consumer: &str,
+    source: Source,
+    cap: Option<i64>,
+) -> QueryResult<Pending> {
     conn.transaction(|conn| {
         diesel::sql_query("LOCK TABLE change_log IN SHARE MODE").execute(conn)?;
         let end: i64 = change_log::table
             .select(diesel::dsl::max(change_log::id))
             .first::<Option<i64>>(conn)?
             .unwrap_or(0);
+        let end = cap.map_or(end, |cap| end.min(cap));
         let state: Option<(i64, bool)> = change_log_consumers::table
             .find(consumer)
             .select((
