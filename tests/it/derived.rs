@@ -274,6 +274,7 @@ database_url = "${DATABASE_URL:-postgres://postgres@localhost:5432/stocks}"
 [[ingest]]
 name = "prices"
 kind = "prices"
+# The test writes stocks only: a pattern whose folder does not exist fails the run.
 paths = ["data/stocks/*.csv"]
 "#;
 
