@@ -229,6 +229,10 @@ fn execute(
         );
     }
     lock.check()?;
+    let symbol_warnings = crate::warnings::unmatched_symbols(&mut conn, job)?;
+    for warning in &symbol_warnings {
+        tracing::warn!("{warning}");
+    }
     let as_of = super::as_of(job, &mut conn)?;
     analysis::functions::install(&mut conn)?;
     // Incremental analyses whose table exists append to it, unless the change log
@@ -288,6 +292,8 @@ fn execute(
         analysis::datatest::run_all(&mut conn, job, &executed, as_of, analysis::dialect(caps));
     let rejects = ingest::rejects::write_csv(&mut conn, &dir.join("rejects.csv"))?;
     let mut meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
+    meta.notes
+        .extend(symbol_warnings.iter().map(|w| format!("warning: {w}")));
     meta.tests = tests
         .iter()
         .map(|t| report::TestReport {

@@ -87,7 +87,12 @@ fn template_errors_name_template_file_and_line() {
         .expect_code(CONFIG_ERROR)
         .stderr();
     assert!(err.contains("template `broken.sql`"), "{err}");
-    assert!(err.contains("broken.sql:3:1"), "{err}");
+    // Issue 10: the error names the variable and points at it.
+    assert!(
+        err.contains("error: template `broken.sql`: `undefined_var` is undefined"),
+        "{err}"
+    );
+    assert!(err.contains("broken.sql:3:14"), "{err}");
     assert!(err.contains("3 | WHERE x = {{ undefined_var }}"), "{err}");
 }
 
