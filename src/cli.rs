@@ -13,6 +13,10 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Seconds to wait for the database server to answer when connecting (default:
+    /// the job's `connect_timeout`, else 10).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

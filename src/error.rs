@@ -35,18 +35,40 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A failure that is fully described by its message.
+    /// A failure that is fully described by its message. Being replaced by the kinds
+    /// below; only ingest still uses it.
     #[error("{0}")]
     Message(String),
     /// No connection to the database.
     #[error(transparent)]
     Connect(#[from] crate::db::pool::ConnectError),
+    /// An analysis failed, or runner's SQL helpers could not be installed.
+    #[error(transparent)]
+    Analysis(#[from] crate::analysis::AnalysisError),
+    /// The run lock was lost or cannot be watched.
+    #[error(transparent)]
+    Lock(#[from] crate::db::lock::LockError),
+    /// A schema migration failed.
+    #[error(transparent)]
+    Migrate(#[from] crate::db::migrate::MigrateError),
+    /// The scheduler's clock or the runner binary could not be had.
+    #[error(transparent)]
+    Scheduler(#[from] crate::scheduler::SchedulerError),
+    /// The stream consumer or replay failed outside the broker and the database.
+    #[error(transparent)]
+    Stream(#[from] crate::stream::StreamError),
+    /// The run finished, but some analyses or exports failed.
+    #[error(transparent)]
+    Partial(#[from] crate::cmd::run::Partial),
     /// Another run holds the database and this one was told not to wait (longer).
     #[error("{0}")]
     Busy(String),
     /// The run finished, but error-level data tests failed.
     #[error("{0}")]
     TestsFailed(String),
+    /// Whoever read the output went away (`runner render | head`): stop quietly.
+    #[error("")]
+    OutputClosed,
 }
 
 impl Error {
@@ -54,9 +76,18 @@ impl Error {
     pub fn code(&self) -> i32 {
         match self {
             Error::Config(_) => EXIT_CONFIG,
-            Error::Runtime { .. } | Error::Message(_) | Error::Connect(_) => EXIT_FAILURE,
+            Error::Runtime { .. }
+            | Error::Message(_)
+            | Error::Connect(_)
+            | Error::Analysis(_)
+            | Error::Lock(_)
+            | Error::Migrate(_)
+            | Error::Scheduler(_)
+            | Error::Stream(_)
+            | Error::Partial(_) => EXIT_FAILURE,
             Error::Busy(_) => EXIT_BUSY,
             Error::TestsFailed(_) => EXIT_TESTS,
+            Error::OutputClosed => EXIT_OK,
         }
     }
 

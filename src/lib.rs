@@ -15,6 +15,7 @@ pub mod generate;
 pub mod ingest;
 pub mod job;
 pub mod maintain;
+pub mod output;
 pub mod progress;
 pub mod report;
 pub mod scheduler;
@@ -29,6 +30,9 @@ use error::Result;
 /// # Errors
 /// Whatever the command fails with; [`error::Error::code`] gives the exit code.
 pub fn run(cli: Cli) -> Result<()> {
+    if let Some(seconds) = cli.connect_timeout {
+        db::timeouts::set_cli_connect_timeout(seconds);
+    }
     match cli.command {
         Command::Run(args) => cmd::run::run(&args),
         Command::Check(args) => cmd::check::check(&args),

@@ -3,20 +3,31 @@
 //! An analysis is a single query. It runs inside a transaction that is always rolled
 //! back, as the body of a temporary view: that gives the result's column names and
 //! types even when it has no rows, refuses anything but a query (views cannot hold
-//! `INSERT`/`DELETE`, not even in a `WITH`), and leaves nothing behind. Cells come back
-//! as PostgreSQL's own text, so CSV output is exact. The helpers here are shared with
+//! `INSERT`/`DELETE`, not even in a `WITH`), and leaves nothing behind. The query itself
+//! then executes read-only (see [`read_only`]), so a function that writes (`setval`,
+//! `nextval`, a user function) fails instead of changing state, and under the
+//! analysis's `statement_timeout`. Rows are read through a cursor a batch at a time and
+//! handed to a [`Sink`], so a large result is never held whole. Cells come back as
+//! PostgreSQL's own text, so CSV output is exact. The helpers here are shared with
 //! `materialize`, which keeps a result in the `analytics` schema instead.
+
+use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use diesel::sql_types::{Array, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
 
+use super::sink::{Received, Sink};
+use super::AnalysisError;
 use crate::db::quote;
 use crate::error::Error;
 use crate::table::{Column, Table};
 
 const VIEW: &str = "runner_result";
 pub(crate) const VIEW_PREFIX: &str = "CREATE TEMPORARY VIEW runner_result AS\n";
+/// The cursor rows are read through, and how many each fetch brings.
+const CURSOR: &str = "runner_rows";
+const BATCH: usize = 5_000;
 
 #[derive(QueryableByName)]
 struct ColumnRow {
@@ -32,25 +43,148 @@ struct CellsRow {
     cells: Vec<Option<String>>,
 }
 
-/// Run `sql` (the query of analysis `name`) and return its result.
+/// Run `sql` (the query of analysis `name`) and return its whole result.
 ///
 /// # Errors
 /// A failure naming the analysis, with the database's message and the part of the SQL
 /// it points at.
 pub fn query_table(conn: &mut PgConnection, name: &str, sql: &str) -> Result<Table, Error> {
-    let mut result = None;
-    let outcome = conn.transaction::<(), DieselError, _>(|conn| {
-        let columns = query_columns(conn, sql)?;
-        let rows = load_cells(conn, &columns, "", VIEW)?;
-        result = Some(Table { columns, rows });
+    Ok(query_into(conn, name, sql, None, Sink::all())?.table)
+}
+
+/// Run `sql` (the query of analysis `name`) read-only and under `timeout`, handing its
+/// rows to `sink`.
+///
+/// # Errors
+/// As [`query_table`]; also when the sink's CSV cannot be written.
+pub fn query_into(
+    conn: &mut PgConnection,
+    name: &str,
+    sql: &str,
+    timeout: Option<Duration>,
+    mut sink: Sink<'_>,
+) -> Result<Received, Error> {
+    let mut columns = Vec::new();
+    let outcome = conn.transaction::<(), Failure, _>(|conn| {
+        set_statement_timeout(conn, timeout)?;
+        columns = query_columns(conn, sql).map_err(|error| Failure::Sql {
+            error,
+            prefix: Some(VIEW_PREFIX.chars().count()),
+        })?;
+        diesel::sql_query("SET LOCAL transaction_read_only = on").execute(conn)?;
+        sink.start(&columns)
+            .map_err(|e| Failure::Runner(write_error(name, &e)))?;
+        stream_rows(conn, &columns, &format!("pg_temp.{VIEW}"), &mut |row| {
+            sink.push(row)
+                .map_err(|e| Failure::Runner(write_error(name, &e)))
+        })?;
         // Always roll back: the view (and anything else) must not outlive the query.
-        Err(DieselError::RollbackTransaction)
+        Err(Failure::Refused(String::new()))
     });
-    match (outcome, result) {
-        (Err(DieselError::RollbackTransaction), Some(table)) => Ok(table),
-        (Err(e), _) => Err(sql_error(name, sql, &e)),
-        (Ok(()), _) => unreachable!("the transaction always rolls back"),
+    match outcome {
+        Err(Failure::Refused(message)) if message.is_empty() => {}
+        Err(failure) => return Err(failure.into_error(name, sql)),
+        Ok(()) => unreachable!("the transaction always rolls back"),
     }
+    sink.finish(columns).map_err(|e| write_error(name, &e))
+}
+
+fn write_error(name: &str, e: &crate::report::ReportError) -> Error {
+    Error::Message(format!("analysis `{name}`: writing its CSV failed: {e}"))
+}
+
+/// `SET LOCAL statement_timeout` for the rest of the transaction (`None`: the server's).
+pub(crate) fn set_statement_timeout(
+    conn: &mut PgConnection,
+    timeout: Option<Duration>,
+) -> Result<(), DieselError> {
+    if let Some(timeout) = timeout {
+        diesel::sql_query(format!(
+            "SET LOCAL statement_timeout = {}",
+            timeout.as_millis().max(1)
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Run `read` with the transaction read-only, then make it read-write again for the
+/// caller's own writes. PostgreSQL allows read-only inside a savepoint and restores
+/// read-write when the savepoint is rolled back; whatever `read` fetched is on the
+/// client by then. Everything the analysis SQL executes runs inside such a `read`.
+pub(crate) fn read_only<T>(
+    conn: &mut PgConnection,
+    read: impl FnOnce(&mut PgConnection) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    diesel::sql_query("SAVEPOINT runner_read_only").execute(conn)?;
+    let outcome = diesel::sql_query("SET LOCAL transaction_read_only = on")
+        .execute(conn)
+        .map_err(Failure::from)
+        .and_then(|_| read(conn));
+    let restored = diesel::sql_query("ROLLBACK TO SAVEPOINT runner_read_only")
+        .execute(conn)
+        .and_then(|_| diesel::sql_query("RELEASE SAVEPOINT runner_read_only").execute(conn));
+    let value = outcome?;
+    restored?;
+    Ok(value)
+}
+
+/// Every row of `relation` (a name, or a parenthesised query with an alias) as text
+/// cells, a batch at a time, each handed to `each`.
+pub(crate) fn stream_rows(
+    conn: &mut PgConnection,
+    columns: &[Column],
+    relation: &str,
+    each: &mut dyn FnMut(Vec<Option<String>>) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    if columns.is_empty() {
+        return Ok(());
+    }
+    let cells = columns
+        .iter()
+        .map(|c| format!("{}::text", quote::ident(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    diesel::sql_query(format!(
+        "DECLARE {CURSOR} NO SCROLL CURSOR FOR SELECT ARRAY[{cells}]::text[] AS cells FROM {relation}"
+    ))
+    .execute(conn)?;
+    loop {
+        let batch: Vec<CellsRow> =
+            diesel::sql_query(format!("FETCH {BATCH} FROM {CURSOR}")).load(conn)?;
+        let done = batch.len() < BATCH;
+        for row in batch {
+            each(row.cells)?;
+        }
+        if done {
+            break;
+        }
+    }
+    diesel::sql_query(format!("CLOSE {CURSOR}")).execute(conn)?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Release the session-level advisory locks an analysis took (`pg_advisory_lock` is
+/// allowed read-only and outlives the transaction, so it would stay with the pooled
+/// connection and block later runs); returns how many were held.
+///
+/// # Errors
+/// When the server cannot be asked.
+pub fn release_session_locks(conn: &mut PgConnection) -> Result<i64, DieselError> {
+    let held: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
+    )
+    .get_result(conn)?;
+    if held.n > 0 {
+        diesel::sql_query("SELECT pg_advisory_unlock_all()").execute(conn)?;
+    }
+    Ok(held.n)
 }
 
 /// The result columns of query `sql`, found by making it the body of a temporary view
@@ -63,7 +197,7 @@ pub fn query_columns(conn: &mut PgConnection, sql: &str) -> Result<Vec<Column>, 
 
 /// Drop the view [`query_columns`] made, so the next query of the transaction can use it.
 pub fn drop_query_view(conn: &mut PgConnection) -> Result<(), DieselError> {
-    diesel::sql_query(format!("DROP VIEW pg_temp.{VIEW}"))
+    diesel::sql_query(format!("DROP VIEW IF EXISTS pg_temp.{VIEW}"))
         .execute(conn)
         .map(drop)
 }
@@ -154,9 +288,11 @@ impl Failure {
     pub(crate) fn into_error(self, name: &str, sql: &str) -> Error {
         match self {
             Failure::Sql { error, prefix } => sql_error_after(name, sql, &error, prefix),
-            Failure::Refused(message) => {
-                Error::Message(format!("analysis `{name}` failed: {message}"))
+            Failure::Refused(reason) => AnalysisError::Failed {
+                name: name.to_owned(),
+                reason,
             }
+            .into(),
             Failure::Runner(error) => error,
         }
     }
@@ -165,23 +301,32 @@ impl Failure {
 /// As [`sql_error`], for a statement holding `sql` after `prefix` characters (`None`:
 /// the statement does not start with it, so no excerpt).
 pub fn sql_error_after(name: &str, sql: &str, e: &DieselError, prefix: Option<usize>) -> Error {
-    let mut message = format!("analysis `{name}` failed: {}", e.to_string().trim());
-    if let DieselError::DatabaseError(_, info) = e {
+    let mut reason = e.to_string().trim().to_owned();
+    if let DieselError::DatabaseError(kind, info) = e {
+        if matches!(kind, diesel::result::DatabaseErrorKind::ReadOnlyTransaction) {
+            reason.push_str(
+                "\n  = analyses run read-only: a template may read the database, not change it",
+            );
+        }
         if let Some(detail) = info.details() {
-            message.push_str(&format!("\n  detail: {detail}"));
+            reason.push_str(&format!("\n  detail: {detail}"));
         }
         if let Some(hint) = info.hint() {
-            message.push_str(&format!("\n  hint: {hint}"));
+            reason.push_str(&format!("\n  hint: {hint}"));
         }
         if let (Some(position), Some(prefix)) = (info.statement_position(), prefix) {
             // The server counts characters from 1 in the statement it was sent.
             let offset = usize::try_from(position - 1)
                 .unwrap_or(0)
                 .saturating_sub(prefix);
-            message.push_str(&excerpt(sql, offset));
+            reason.push_str(&excerpt(sql, offset));
         }
     }
-    Error::Message(message)
+    AnalysisError::Failed {
+        name: name.to_owned(),
+        reason,
+    }
+    .into()
 }
 
 /// The line of `sql` holding character `offset`, with a caret under it.

@@ -26,23 +26,24 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::sql_types::Text;
 
-use super::execute::{self, drop_query_view, load_cells, query_columns, relation_columns, Failure};
+use super::execute::{self, drop_query_view, query_columns, relation_columns, Failure};
 use super::refs::{relation, SCHEMA};
+use super::sink::Sink;
+use super::spill::Spill;
 use crate::db::changelog::{self, Pending, Source};
 use crate::db::quote;
 use crate::error::Error;
 use crate::job::{Analysis, Materialize};
 use crate::table::{Column, Table};
 
-/// Result rows as text cells, as [`Table::rows`] holds them.
-type Rows = Vec<Vec<Option<String>>>;
-
 /// What materializing did.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The relation's rows (table, view) or the rows appended (incremental); only the
-    /// columns when not fetched.
+    /// The relation's first rows (table, view) or the first rows appended
+    /// (incremental), as many as the sink keeps; only the columns when not fetched.
     pub table: Table,
+    /// How many rows the sink received.
+    pub rows: u64,
     /// Rows written (0 for a view).
     pub written: u64,
 }
@@ -142,8 +143,13 @@ pub fn partition_column(analysis: &Analysis) -> Option<&str> {
 }
 
 /// Materialize `sql`, the rendered query of `analysis`, as `kind`; with `fetch`, read
-/// back the rows for the reports. `appending` says whether an incremental analysis was
-/// rendered to append (`is_incremental`) or to build the whole table.
+/// back the rows for the reports (into `sink`). `appending` says whether an incremental
+/// analysis was rendered to append (`is_incremental`) or to build the whole table.
+///
+/// The template's query only ever executes read-only (see [`execute::read_only`]): its
+/// rows go to a local [`Spill`] file, and runner's own statements then write them into
+/// the target, all in one transaction. A template cannot change anything but its own
+/// result, whatever functions it calls.
 ///
 /// # Errors
 /// A failure naming the analysis and the part of its SQL the server points at; nothing
@@ -155,6 +161,7 @@ pub fn materialize(
     sql: &str,
     fetch: bool,
     appending: bool,
+    mut sink: Sink<'_>,
 ) -> Result<Outcome, Error> {
     let name = analysis.name.as_str();
     let target = relation(name);
@@ -167,33 +174,44 @@ pub fn materialize(
         ),
         _ => None,
     };
-    let outcome = conn.transaction::<Outcome, Failure, _>(|conn| {
-        let columns = query_columns(conn, sql)
+    let mut columns = Vec::new();
+    let outcome = conn.transaction::<u64, Failure, _>(|conn| {
+        execute::set_statement_timeout(conn, Some(analysis.statement_timeout))?;
+        columns = query_columns(conn, sql)
             .map_err(|error| Failure::Sql { error, prefix: Some(execute::VIEW_PREFIX.chars().count()) })?;
-        drop_query_view(conn)?;
+        sink.start(&columns).map_err(|e| Failure::Refused(format!("writing its CSV failed: {e}")))?;
         let existing = relkind(conn, name)?;
-        let (written, appended) = match kind {
-            Materialize::Table => (build_table(conn, name, &target, sql, &columns, existing.as_deref())?, None),
+        let written = match kind {
+            Materialize::Table => {
+                let rows = read_result(conn, &columns, RESULT, fetch.then_some(&mut sink))?;
+                build_table(conn, name, &target, rows, &columns, existing.as_deref())?
+            }
             Materialize::View => {
+                drop_query_view(conn)?;
                 build_view(conn, &target, sql, existing.as_deref())?;
-                (0, None)
+                if fetch {
+                    read_result(conn, &columns, &target, Some(&mut sink))?;
+                }
+                0
             }
             Materialize::Incremental => {
                 let pending = pending.as_ref().expect("read above for incremental analyses");
-                let done = match existing.as_deref() {
+                let written = match existing.as_deref() {
                     None => {
-                        let written = run_with_sql(conn, &format!("CREATE TABLE {target} AS\n"), sql, "")?;
+                        let rows = read_result(conn, &columns, RESULT, fetch.then_some(&mut sink))?;
+                        let written = build_table(conn, name, &target, rows, &columns, None)?;
                         index_incremental(conn, analysis, &target)?;
-                        (written as u64, None)
+                        written
                     }
                     Some("r") if !appending => {
-                        let written = build_table(conn, name, &target, sql, &columns, Some("r"))?;
+                        let rows = read_result(conn, &columns, RESULT, fetch.then_some(&mut sink))?;
+                        let written = build_table(conn, name, &target, rows, &columns, Some("r"))?;
                         index_incremental(conn, analysis, &target)?;
-                        (written, None)
+                        written
                     }
                     Some("r") => {
                         forget_changed(conn, analysis, &target, pending)?;
-                        append(conn, analysis, &target, sql, &columns, fetch)?
+                        append(conn, analysis, &target, &columns, fetch.then_some(&mut sink))?
                     }
                     Some(other) => {
                         return Err(Failure::Refused(format!(
@@ -204,41 +222,155 @@ pub fn materialize(
                 };
                 changelog::mark_applied(conn, &consumer(name), pending.upto)?;
                 crate::crashpoint::reached("materialize.before_commit");
-                done
+                written
             }
         };
-        let rows = match (fetch, appended) {
-            (_, Some(rows)) => rows,
-            (true, None) => load_cells(conn, &columns, "", &target)?,
-            (false, None) => Vec::new(),
-        };
-        Ok(Outcome { table: Table { columns, rows }, written })
+        // The query's view must not outlive the transaction (a committed temporary view
+        // stays with the pooled connection).
+        if kind != Materialize::View {
+            drop_query_view(conn)?;
+        }
+        Ok(written)
     });
     if outcome.is_ok() && kind == Materialize::Incremental {
         crate::crashpoint::reached("materialize.committed");
     }
-    outcome.map_err(|failure| failure.into_error(name, sql))
+    let written = outcome.map_err(|failure| failure.into_error(name, sql))?;
+    let received = sink
+        .finish(columns)
+        .map_err(|e| Error::Message(format!("analysis `{name}`: writing its CSV failed: {e}")))?;
+    Ok(Outcome {
+        table: received.table,
+        rows: received.total,
+        written,
+    })
 }
 
-/// Rebuild a `table` analysis; returns the rows written.
+/// The analysis's query as [`execute::query_columns`] left it.
+const RESULT: &str = "pg_temp.runner_result";
+
+/// Read every row of `relation` read-only into a spill file (and `sink`, for the
+/// reports).
+fn read_result(
+    conn: &mut PgConnection,
+    columns: &[Column],
+    relation: &str,
+    mut sink: Option<&mut Sink<'_>>,
+) -> Result<Spill, Failure> {
+    let mut spill =
+        Spill::new().map_err(|e| Failure::Refused(format!("cannot park its rows on disk: {e}")))?;
+    execute::read_only(conn, |conn| {
+        execute::stream_rows(conn, columns, relation, &mut |row| {
+            spill
+                .push(&row)
+                .map_err(|e| Failure::Refused(format!("cannot park its rows on disk: {e}")))?;
+            if let Some(sink) = sink.as_deref_mut() {
+                sink.push(row)
+                    .map_err(|e| Failure::Refused(format!("writing its CSV failed: {e}")))?;
+            }
+            Ok(())
+        })
+    })?;
+    Ok(spill)
+}
+
+/// `CREATE TABLE relation (…)` with the result's columns.
+fn create_table(
+    conn: &mut PgConnection,
+    relation: &str,
+    columns: &[Column],
+) -> Result<(), Failure> {
+    let list = columns
+        .iter()
+        .map(|c| format!("{} {}", quote::ident(&c.name), c.sql_type))
+        .collect::<Vec<_>>()
+        .join(", ");
+    diesel::sql_query(format!("CREATE TABLE {relation} ({list})")).execute(conn)?;
+    Ok(())
+}
+
+/// Rows written per `INSERT`.
+const INSERT_BATCH: usize = 5_000;
+
+/// Insert the spilled rows into `relation`, each cell cast back from its text to the
+/// column's type (PostgreSQL's text forms read back exactly). Returns the rows written.
+fn insert_rows(
+    conn: &mut PgConnection,
+    relation: &str,
+    columns: &[Column],
+    mut rows: Spill,
+) -> Result<u64, Failure> {
+    if columns.is_empty() || rows.len() == 0 {
+        return Ok(0);
+    }
+    let names = columns
+        .iter()
+        .map(|c| quote::ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let casts = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("r.c{i}::{}", c.sql_type))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let arrays = (1..=columns.len())
+        .map(|i| format!("${i}::text[]"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let aliases = (0..columns.len())
+        .map(|i| format!("c{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statement = format!(
+        "INSERT INTO {relation} ({names}) SELECT {casts} FROM unnest({arrays}) AS r({aliases})"
+    );
+    let mut written = 0u64;
+    rows.for_each_batch(INSERT_BATCH, |batch| -> Result<(), Failure> {
+        let mut by_column: Vec<Vec<Option<String>>> =
+            vec![Vec::with_capacity(batch.len()); columns.len()];
+        for row in batch {
+            for (column, cell) in by_column.iter_mut().zip(row) {
+                column.push(cell);
+            }
+        }
+        let mut query = diesel::sql_query(statement.as_str()).into_boxed::<diesel::pg::Pg>();
+        for column in by_column {
+            query = query
+                .bind::<diesel::sql_types::Array<diesel::sql_types::Nullable<Text>>, _>(column);
+        }
+        written += query.execute(conn)? as u64;
+        Ok(())
+    })?;
+    Ok(written)
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Refused(format!("cannot read its rows back from disk: {e}"))
+    }
+}
+
+/// Rebuild a `table` analysis from `rows`; returns the rows written.
 fn build_table(
     conn: &mut PgConnection,
     name: &str,
     target: &str,
-    sql: &str,
+    rows: Spill,
     columns: &[Column],
     existing: Option<&str>,
 ) -> Result<u64, Failure> {
     match existing {
         Some("r") if relation_columns(conn, target)? == columns => {
             diesel::sql_query(format!("DELETE FROM {target}")).execute(conn)?;
-            Ok(run_with_sql(conn, &format!("INSERT INTO {target}\n"), sql, "")? as u64)
+            insert_rows(conn, target, columns, rows)
         }
         Some(kind) => {
             let staging = format!("{name}__runner_new");
             let staging_rel = relation(&staging);
             diesel::sql_query(format!("DROP TABLE IF EXISTS {staging_rel}")).execute(conn)?;
-            let written = run_with_sql(conn, &format!("CREATE TABLE {staging_rel} AS\n"), sql, "")?;
+            create_table(conn, &staging_rel, columns)?;
+            let written = insert_rows(conn, &staging_rel, columns, rows)?;
             // CASCADE: views built on the old shape cannot survive a change of columns;
             // those in the job are rebuilt after it, as they depend on it.
             diesel::sql_query(format!("DROP {} {target} CASCADE", drop_keyword(kind)))
@@ -248,9 +380,12 @@ fn build_table(
                 quote::ident(name)
             ))
             .execute(conn)?;
-            Ok(written as u64)
+            Ok(written)
         }
-        None => Ok(run_with_sql(conn, &format!("CREATE TABLE {target} AS\n"), sql, "")? as u64),
+        None => {
+            create_table(conn, target, columns)?;
+            insert_rows(conn, target, columns, rows)
+        }
     }
 }
 
@@ -260,6 +395,7 @@ fn build_view(
     sql: &str,
     existing: Option<&str>,
 ) -> Result<(), Failure> {
+    // Creating a view does not execute its query: nothing of the template runs here.
     match existing {
         Some("v") => {
             // Replacing fails when columns were removed or changed type: then rebuild.
@@ -344,15 +480,15 @@ fn forget_changed(
     Ok(())
 }
 
-/// Append the rows of `sql` newer than the table holds; returns (rows, their cells).
+/// Append the rows of the query newer than the table holds; returns the rows
+/// appended (which also went to `sink`).
 fn append(
     conn: &mut PgConnection,
     analysis: &Analysis,
     target: &str,
-    sql: &str,
     columns: &[Column],
-    fetch: bool,
-) -> Result<(u64, Option<Rows>), Failure> {
+    sink: Option<&mut Sink<'_>>,
+) -> Result<u64, Failure> {
     let stored = relation_columns(conn, target)?;
     if stored != columns {
         let list = |cs: &[Column]| {
@@ -386,18 +522,10 @@ fn append(
         .map(|c| quote::ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let prefix = format!("INSERT INTO {target} ({list})\nSELECT {list} FROM (\n");
-    let suffix = format!(
-        "\n) AS new\nWHERE NOT EXISTS (SELECT 1 FROM {target} AS old WHERE {})",
+    let newer_rows = format!(
+        "(SELECT {list} FROM {RESULT} AS new WHERE NOT EXISTS (SELECT 1 FROM {target} AS old WHERE {})) AS appended",
         newer.join(" AND ")
     );
-    if !fetch {
-        return Ok((run_with_sql(conn, &prefix, sql, &suffix)? as u64, None));
-    }
-    let with = format!("WITH appended AS (\n{prefix}{sql}{suffix}\nRETURNING *)\n");
-    let rows = load_cells(conn, columns, &with, "appended").map_err(|error| Failure::Sql {
-        error,
-        prefix: Some("WITH appended AS (\n".chars().count() + prefix.chars().count()),
-    })?;
-    Ok((rows.len() as u64, Some(rows)))
+    let rows = read_result(conn, columns, &newer_rows, sink)?;
+    insert_rows(conn, target, columns, rows)
 }

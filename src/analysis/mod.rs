@@ -14,6 +14,9 @@ pub mod materialize;
 pub mod refs;
 pub mod render;
 pub mod select;
+pub mod sink;
+pub mod spill;
+pub mod statement;
 pub mod validate;
 
 use std::collections::{BTreeSet, HashMap};
@@ -28,6 +31,24 @@ use crate::db::{Capabilities, Pool};
 use crate::error::{suggest, Diagnostic, Diagnostics, Error, Result};
 use crate::job::{Analysis, Job, Materialize};
 use crate::table::Table;
+
+/// Why analyses could not be run or checked (beyond what the job file says wrong, which
+/// is a config error).
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// A statement of analysis `name` failed or was refused; `reason` is the server's
+    /// message with its detail, hint and the SQL line it points at.
+    #[error("analysis `{name}` failed: {reason}")]
+    Failed { name: String, reason: String },
+    #[error("cannot install runner's SQL helpers in schema `{schema}`: {source}")]
+    InstallHelpers {
+        schema: &'static str,
+        #[source]
+        source: diesel::result::Error,
+    },
+    #[error("could not open a transaction to check the analyses")]
+    NoTransaction,
+}
 
 /// An analysis with its rendered SQL.
 #[derive(Debug, Clone)]
@@ -45,7 +66,11 @@ pub struct Rendered {
 pub struct Executed {
     pub analysis: Analysis,
     pub sql: String,
+    /// Its columns and first rows: as many as the reports show (`max_rows`), or up to
+    /// [`sink::CHART_ROWS`] when it has charts. Every row went to its CSV file.
     pub table: Table,
+    /// How many rows the result had.
+    pub total_rows: u64,
     pub elapsed: Duration,
     /// Rows written into the analysis's `analytics` relation (materialized tables only).
     pub written: Option<u64>,
@@ -240,7 +265,15 @@ pub fn render_all(
 /// Results come back in job order. An analysis that fails does not stop the others:
 /// it is returned with its error in [`Executed::failure`], and the analyses that depend
 /// on it are not run (their failure says why).
-pub fn run_all(pool: &Pool, levels: Vec<Vec<Rendered>>, job: &Job) -> Vec<Executed> {
+///
+/// With `csv_dir`, the result of each analysis with CSV output is streamed into
+/// `csv_dir/<name>.csv` while it is read.
+pub fn run_all(
+    pool: &Pool,
+    levels: Vec<Vec<Rendered>>,
+    job: &Job,
+    csv_dir: Option<&std::path::Path>,
+) -> Vec<Executed> {
     let mut executed: Vec<Executed> = Vec::new();
     for level in levels {
         let failed: BTreeSet<String> = executed
@@ -254,7 +287,7 @@ pub fn run_all(pool: &Pool, levels: Vec<Vec<Rendered>>, job: &Job) -> Vec<Execut
                 let blocked: Vec<&String> =
                     r.depends.iter().filter(|d| failed.contains(*d)).collect();
                 if blocked.is_empty() {
-                    run_one(pool, r)
+                    run_one(pool, r, job.report.max_rows, csv_dir)
                 } else {
                     let why = format!(
                         "not run: it depends on {}, which failed",
@@ -282,6 +315,7 @@ impl Executed {
             analysis: r.analysis,
             sql: r.sql,
             table: Table::default(),
+            total_rows: 0,
             elapsed: Duration::ZERO,
             written: None,
             failure: Some(failure),
@@ -289,40 +323,101 @@ impl Executed {
     }
 }
 
-fn run_one(pool: &Pool, r: Rendered) -> Executed {
-    match try_run_one(pool, &r) {
+fn run_one(
+    pool: &Pool,
+    r: Rendered,
+    max_rows: usize,
+    csv_dir: Option<&std::path::Path>,
+) -> Executed {
+    match try_run_one(pool, &r, max_rows, csv_dir) {
         Ok(executed) => executed,
-        Err(e) => Executed::failed(r, e.to_string()),
+        Err(e) => {
+            let message = explain_timeout(&r.analysis, e.to_string());
+            Executed::failed(r, message)
+        }
     }
 }
 
-fn try_run_one(pool: &Pool, r: &Rendered) -> Result<Executed> {
+/// A statement cancelled by `statement_timeout` says which limit it hit and where to
+/// change it.
+fn explain_timeout(analysis: &Analysis, message: String) -> String {
+    if !message.contains("canceling statement due to statement timeout") {
+        return message;
+    }
+    format!(
+        "cancelled after {} s: it ran longer than its statement_timeout (set `statement_timeout` in seconds on the analysis or the job)",
+        analysis.statement_timeout.as_secs()
+    )
+}
+
+/// Rows of a result kept in memory for the reports and charts of `analysis`.
+fn rows_to_keep(analysis: &Analysis, max_rows: usize) -> usize {
+    if analysis.charts.is_empty() {
+        max_rows
+    } else {
+        max_rows.max(sink::CHART_ROWS)
+    }
+}
+
+fn try_run_one(
+    pool: &Pool,
+    r: &Rendered,
+    max_rows: usize,
+    csv_dir: Option<&std::path::Path>,
+) -> Result<Executed> {
     let mut conn = crate::db::pool::checkout(pool)?;
     let started = Instant::now();
-    let (table, written) = match r.analysis.materialize {
-        None => (
-            execute::query_table(&mut conn, &r.analysis.name, &r.sql)?,
-            None,
-        ),
+    let csv: Option<Box<dyn std::io::Write>> = match csv_dir {
+        Some(dir) if r.analysis.outputs.contains(&crate::job::OutputFormat::Csv) => {
+            let path = dir.join(crate::report::csv_file_name(&r.analysis.name));
+            let file = std::fs::File::create(&path)
+                .map_err(|e| Error::Message(format!("writing {}: {e}", path.display())))?;
+            Some(Box::new(std::io::BufWriter::new(file)))
+        }
+        _ => None,
+    };
+    let sink = sink::Sink::new(rows_to_keep(&r.analysis, max_rows), csv);
+    let outcome = match r.analysis.materialize {
+        None => execute::query_into(
+            &mut conn,
+            &r.analysis.name,
+            &r.sql,
+            Some(r.analysis.statement_timeout),
+            sink,
+        )
+        .map(|received| (received.table, received.total, None)),
         Some(kind) => {
             let fetch = !r.analysis.outputs.is_empty();
-            let outcome = materialize::materialize(
+            materialize::materialize(
                 &mut conn,
                 &r.analysis,
                 kind,
                 &r.sql,
                 fetch,
                 r.incremental,
-            )?;
-            (outcome.table, Some(outcome.written))
+                sink,
+            )
+            .map(|outcome| (outcome.table, outcome.rows, Some(outcome.written)))
         }
     };
+    // A lock the template took with `pg_advisory_lock` outlives its transaction: release
+    // it, and fail the analysis, before the connection goes back to the pool.
+    let locks = execute::release_session_locks(&mut conn)
+        .map_err(crate::db::db_error("checking the analysis's connection"))?;
+    let (table, total_rows, written) = outcome?;
+    if locks > 0 {
+        return Err(Error::Message(format!(
+            "analysis `{}` failed: it took {locks} advisory lock(s) (pg_advisory_lock) that would outlive it; an analysis may read, not lock — released",
+            r.analysis.name
+        )));
+    }
     let elapsed = started.elapsed();
-    tracing::info!(analysis = %r.analysis.name, rows = table.rows.len(), written, ms = elapsed.as_millis() as u64, "analysis done");
+    tracing::info!(analysis = %r.analysis.name, rows = total_rows, written, ms = elapsed.as_millis() as u64, "analysis done");
     Ok(Executed {
         analysis: r.analysis.clone(),
         sql: r.sql.clone(),
         table,
+        total_rows,
         elapsed,
         written,
         failure: None,

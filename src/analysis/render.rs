@@ -41,14 +41,26 @@ pub fn render(
     let rendered = env
         .get_template(&analysis.template)
         .and_then(|t| t.render(ctx));
-    rendered
+    let sql = rendered
         .map(|sql| sql.trim().trim_end_matches(';').trim_end().to_owned())
         .map_err(|e| {
             Error::config(
                 template_diagnostic(&e, templates_dir, &analysis.template)
                     .key(format!("analysis.{}", analysis.name)),
             )
-        })
+        })?;
+    if let Err(why) = super::statement::check_one_select(&sql) {
+        return Err(Error::config(
+            Diagnostic::new(format!(
+                "an analysis must be one SELECT: template `{}` of analysis `{}` renders to something else ({why})",
+                analysis.template, analysis.name
+            ))
+            .at(Location::line(&templates_dir.join(&analysis.template), 1))
+            .key(format!("analysis.{}.template", analysis.name))
+            .help("an analysis reads; use `materialize` to keep its result in a table"),
+        ));
+    }
+    Ok(sql)
 }
 
 /// A diagnostic for a minijinja error, located in the template it happened in (which

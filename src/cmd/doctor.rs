@@ -6,41 +6,44 @@ use crate::error::Result;
 
 pub fn doctor(args: &DbArgs) -> Result<()> {
     let url = super::migrate::database_url(args)?;
-    println!("database:     {}", db::url::redact(&url));
+    crate::outln!("database:     {}", db::url::redact(&url));
     db::pool::ensure_database(&url)?;
     let mut conn = db::pool::connect_one(&url)?;
     let caps = db::capabilities::detect(&mut conn, false)?;
-    println!(
+    crate::outln!(
         "server:       PostgreSQL {} ({})",
-        caps.server_version, caps.server_version_num
+        caps.server_version,
+        caps.server_version_num
     );
     match &caps.timescale {
         Timescale::Installed { version, license } => {
-            println!(
+            crate::outln!(
                 "timescaledb:  installed, version {version}, license {}",
                 license.as_deref().unwrap_or("unknown")
             );
-            println!(
+            crate::outln!(
                 "runner uses:  hypertable for daily_prices (chunks of {} days), time_bucket",
                 db::storage::DEFAULT_CHUNK_DAYS
             );
         }
         Timescale::Available { version, .. } => {
-            println!("timescaledb:  available (version {version}), not created in this database");
-            println!("runner uses:  will create the extension on `run`/`migrate` (needs shared_preload_libraries = 'timescaledb'); until then plain PostgreSQL");
+            crate::outln!(
+                "timescaledb:  available (version {version}), not created in this database"
+            );
+            crate::outln!("runner uses:  will create the extension on `run`/`migrate` (needs shared_preload_libraries = 'timescaledb'); until then plain PostgreSQL");
         }
         Timescale::Absent => {
-            println!("timescaledb:  absent on this server");
-            println!("runner uses:  plain PostgreSQL: ordinary tables and indexes, date_bin for buckets, aggregate tables refreshed by runner");
+            crate::outln!("timescaledb:  absent on this server");
+            crate::outln!("runner uses:  plain PostgreSQL: ordinary tables and indexes, date_bin for buckets, aggregate tables refreshed by runner");
         }
     }
-    println!(
+    crate::outln!(
         "pg_stat_statements: {}",
         if caps.pg_stat_statements { "yes" } else { "no" }
     );
     let applied = db::migrate::applied(&mut conn).unwrap_or_default();
     let pending = pending_count(&mut conn);
-    println!(
+    crate::outln!(
         "migrations:   {} applied, {} pending",
         applied.len(),
         pending

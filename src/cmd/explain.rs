@@ -13,7 +13,6 @@ use crate::analysis;
 use crate::cli::ExplainArgs;
 use crate::db::{self, Capabilities, Pool};
 use crate::error::Result;
-use crate::job;
 
 #[derive(QueryableByName)]
 struct PlanLine {
@@ -23,14 +22,17 @@ struct PlanLine {
 }
 
 pub fn explain(args: &ExplainArgs) -> Result<()> {
-    let job = job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     let selected = analysis::selected(&job, &args.select)?;
     let (pool, caps) = super::prepare_database(&job.database_url, 2)?;
-    let as_of = super::as_of(&job, &mut *db::pool::checkout(&pool)?)?;
+    let (as_of, _) = super::as_of(&job, &mut *db::pool::checkout(&pool)?)?;
+    if as_of.is_none() && !selected.is_empty() {
+        return Err(super::no_prices());
+    }
     let rendered = analysis::render_all(&job, &selected, analysis::dialect(&caps), as_of)?;
     for r in rendered {
         let plan = explain_sql(&pool, &caps, &r.analysis.name, &r.sql)?;
-        println!(
+        crate::outln!(
             "-- {} ({})\n{}\n",
             r.analysis.name,
             caps.describe(),

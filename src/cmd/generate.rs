@@ -18,7 +18,7 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let summary = write_dataset(&options)
         .with_context(|| format!("generating into {}", args.out.display()))?;
-    println!(
+    crate::outln!(
         "generated {} files, {} rows ({} deliberately malformed), {:.1} MB in {:.2}s into {}",
         summary.files,
         summary.rows,

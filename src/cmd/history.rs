@@ -7,13 +7,13 @@ use crate::error::Result;
 pub fn history(args: &HistoryArgs) -> Result<()> {
     let url = super::migrate::database_url(&args.db)?;
     let job = match (&args.db.job, args.all) {
-        (Some(path), false) => Some(crate::job::load(path, &[])?.name),
+        (Some(path), false) => Some(super::load_job_file(path, &[])?.name),
         _ => None,
     };
     let mut conn = db::pool::connect_one(&url)?;
     let runs = db::runs::history(&mut conn, job.as_deref(), args.limit)
         .map_err(db::db_error("reading the runs"))?;
-    print!("{}", format_runs(&runs));
+    crate::out!("{}", format_runs(&runs));
     Ok(())
 }
 

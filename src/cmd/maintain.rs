@@ -4,10 +4,9 @@
 use crate::cli::MaintainArgs;
 use crate::db;
 use crate::error::{Context, Result};
-use crate::job;
 
 pub fn maintain(args: &MaintainArgs) -> Result<()> {
-    let job = job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     let (pool, caps) = super::prepare_database(&job.database_url, 2)?;
     let _lock = db::lock::acquire(&job.database_url, db::lock::Wait::Forever)?;
     let mut conn = crate::db::pool::checkout(&pool)?;
@@ -24,7 +23,7 @@ pub fn maintain(args: &MaintainArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(&path, &markdown).with_context(|| format!("writing {}", path.display()))?;
-    print!("{markdown}");
-    eprintln!("maintenance report: {}", path.display());
+    crate::out!("{markdown}");
+    crate::errln!("maintenance report: {}", path.display());
     Ok(())
 }

@@ -14,9 +14,9 @@ pub fn migrate(args: &DbArgs) -> Result<()> {
     db::storage::apply(&mut conn, &caps)?;
     crate::stream::storage::apply(&mut conn, &caps)?;
     if applied.is_empty() {
-        println!("{}: schema up to date", db::url::redact(&url));
+        crate::outln!("{}: schema up to date", db::url::redact(&url));
     } else {
-        println!("{}: applied {}", db::url::redact(&url), applied.join(", "));
+        crate::outln!("{}: applied {}", db::url::redact(&url), applied.join(", "));
     }
     Ok(())
 }
@@ -28,7 +28,7 @@ pub fn database_url(args: &DbArgs) -> Result<String> {
         return Ok(url.clone());
     }
     if let Some(job) = &args.job {
-        return Ok(crate::job::load(job, &[])?.database_url);
+        return Ok(super::load_job_file(job, &[])?.database_url);
     }
     Ok(crate::job::fallback_database_url())
 }

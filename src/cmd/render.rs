@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::job;
 
 pub fn render(args: &RenderArgs) -> Result<()> {
-    let job = job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     let dialect = match job.vars.get("timescaledb") {
         Some(job::VarValue::Boolean(true)) => Dialect::Timescale,
         _ => Dialect::Postgres,
@@ -21,7 +21,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     let selected = analysis::selected(&job, &args.select)?;
     let as_of = match job.as_of {
         Some(day) => Some(day),
-        None => as_of_from_database(&job.database_url),
+        None => as_of_from_database(&job.database_url, job.report.as_of_share),
     };
     for r in analysis::render_all(&job, &selected, dialect, as_of)? {
         let into = match r.analysis.materialize {
@@ -32,35 +32,34 @@ pub fn render(args: &RenderArgs) -> Result<()> {
             .to_lowercase(),
             None => String::new(),
         };
-        println!(
+        crate::outln!(
             "-- analysis: {} ({}){into}\n{};\n",
-            r.analysis.name, r.analysis.template, r.sql
+            r.analysis.name,
+            r.analysis.template,
+            r.sql
         );
     }
     Ok(())
 }
 
-/// The latest trading day in the job's database, or None (with a note on stderr).
-fn as_of_from_database(database_url: &str) -> Option<chrono::NaiveDate> {
-    use diesel::prelude::*;
+/// The as-of day a run would use (the latest day `share` of the symbols reached in the
+/// job's database), or None (with a note on stderr).
+fn as_of_from_database(database_url: &str, share: f64) -> Option<chrono::NaiveDate> {
     let found =
         crate::db::pool::connect_one(&with_connect_timeout(database_url)).and_then(|mut conn| {
-            crate::db::schema::daily_prices::table
-                .select(diesel::dsl::max(crate::db::schema::daily_prices::day))
-                .first::<Option<chrono::NaiveDate>>(&mut conn)
-                .map_err(crate::db::db_error("finding the latest trading day"))
+            Ok(crate::ingest::coverage::Coverage::read(&mut conn)?.default_as_of(share))
         });
     match found {
         Ok(Some(day)) => {
-            eprintln!("-- as_of = {day}: the latest trading day in the job's database");
+            crate::errln!("-- as_of = {day}: the latest trading day in the job's database");
             Some(day)
         }
         Ok(None) => {
-            eprintln!("-- as_of is NULL: the job's database holds no prices yet; pass --var as_of=YYYY-MM-DD");
+            crate::errln!("-- as_of is NULL: the job's database holds no prices yet; pass --var as_of=YYYY-MM-DD");
             None
         }
         Err(_) => {
-            eprintln!(
+            crate::errln!(
                 "-- as_of is NULL: the job's database ({}) is not reachable; pass --var as_of=YYYY-MM-DD",
                 crate::db::url::redact(database_url)
             );

@@ -5,7 +5,7 @@ use crate::error::{Diagnostic, Error, Result};
 use crate::stream::replay::{self, Options, Source};
 
 pub fn replay(args: &ReplayArgs) -> Result<()> {
-    let job = crate::job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     let feed = super::stream::pick_feed(&job, args.feed.as_deref())?;
     let source = if args.files.is_empty() {
         Source::Generated {
@@ -45,6 +45,6 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
             poison_every: args.poison_every,
         },
     )?;
-    println!("{}", serde_json::to_string(&published).unwrap_or_default());
+    crate::outln!("{}", serde_json::to_string(&published).unwrap_or_default());
     Ok(())
 }

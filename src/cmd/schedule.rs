@@ -8,7 +8,7 @@ use crate::scheduler;
 pub fn schedule(args: &ScheduleArgs) -> Result<()> {
     let jobs = scheduler::scheduled_jobs(&args.jobs)?;
     let runner = scheduler::runner_binary()?;
-    print!(
+    crate::out!(
         "{}",
         scheduler::crontab::render(&jobs, &args.jobs, &runner, args.log_dir.as_deref())
     );

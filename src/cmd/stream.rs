@@ -9,7 +9,7 @@ use crate::job::Job;
 use crate::stream::{broker, consumer, status};
 
 pub fn stream(args: &StreamArgs) -> Result<()> {
-    let job = crate::job::load(&args.job.job, &args.job.vars)?;
+    let job = super::load_job(&args.job)?;
     if args.status {
         return print_status(&job, args);
     }
@@ -25,7 +25,7 @@ pub fn stream(args: &StreamArgs) -> Result<()> {
             log_every: args.log_every,
         },
     )?;
-    println!("{}", serde_json::to_string(&counters).unwrap_or_default());
+    crate::outln!("{}", serde_json::to_string(&counters).unwrap_or_default());
     Ok(())
 }
 
@@ -42,12 +42,12 @@ fn print_status(job: &Job, args: &StreamArgs) -> Result<()> {
     for (i, feed) in feeds.iter().enumerate() {
         let status = feed_status(feed, &mut conn)?;
         if args.json {
-            println!("{}", serde_json::to_string(&status).unwrap_or_default());
+            crate::outln!("{}", serde_json::to_string(&status).unwrap_or_default());
         } else {
             if i > 0 {
-                println!();
+                crate::outln!("");
             }
-            print!("{}", status.text());
+            crate::out!("{}", status.text());
         }
     }
     Ok(())
@@ -59,7 +59,7 @@ fn feed_status(feed: &Feed, conn: &mut diesel::PgConnection) -> Result<status::S
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Message(format!("cannot start the async runtime: {e}")))?;
+        .map_err(crate::stream::StreamError::Runtime)?;
     let broker = runtime.block_on(async {
         let (_client, js) = broker::connect(feed).await?;
         broker::state(&js, feed).await

@@ -12,7 +12,9 @@ pub mod runs;
 #[rustfmt::skip]
 pub mod schema;
 pub mod storage;
+pub mod timeouts;
 pub mod url;
+pub mod workers;
 
 pub use capabilities::{Capabilities, Timescale};
 pub use pool::{Pool, PooledConn};

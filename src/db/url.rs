@@ -37,6 +37,27 @@ pub fn scrub(text: &str, conninfo: &str) -> String {
     scrubbed
 }
 
+/// Whether the password of URL `conninfo` holds an unencoded `@`, `/`, `?` or `#`,
+/// which libpq would read as the end of the password (and the rest as host, path or
+/// query, echoing pieces of the password in its errors). Runner refuses such a URL
+/// before libpq sees it.
+pub fn password_needs_encoding(conninfo: &str) -> bool {
+    let Some((_, rest)) = split_scheme(conninfo) else {
+        return false;
+    };
+    match split_userinfo(rest) {
+        (Some(userinfo), _) => userinfo
+            .split_once(':')
+            .is_some_and(|(_, password)| password.contains(['@', '/', '?', '#'])),
+        (None, _) => false,
+    }
+}
+
+/// Whether `conninfo` is a URL libpq reads as one (`postgres://`, `postgresql://`).
+pub fn is_postgres_url(conninfo: &str) -> bool {
+    matches!(split_scheme(conninfo), Some((scheme, _)) if scheme == "postgres" || scheme == "postgresql")
+}
+
 /// The database a connection string names, if it names one.
 pub fn database_name(conninfo: &str) -> Option<String> {
     match split_scheme(conninfo) {
@@ -459,6 +480,16 @@ mod tests {
             "FATAL: bad password *** / ***"
         );
         assert_eq!(scrub("no secret here", "postgres://h/db"), "no secret here");
+    }
+
+    #[test]
+    fn passwords_libpq_would_misread_are_found() {
+        assert!(password_needs_encoding("postgres://u:p@ss@h/db"));
+        assert!(password_needs_encoding("postgresql://u:a/b?c@h:5432/db"));
+        assert!(password_needs_encoding("postgres://u:a#b@h/db"));
+        assert!(!password_needs_encoding("postgres://u:p%40ss@h/db"));
+        assert!(!password_needs_encoding("postgres://u@h/db?x=a@b"));
+        assert!(!password_needs_encoding("host=h password=a@b/c"));
     }
 
     #[test]

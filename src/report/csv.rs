@@ -10,21 +10,56 @@ use std::io::Write;
 use csv::{Terminator, WriterBuilder};
 
 use super::ReportError;
-use crate::table::Table;
+use crate::table::{Column, Table};
 
 /// Writes `table` as CSV with a header row to `writer`.
 ///
 /// Fails if writing fails or a row's cell count differs from the column count.
 pub fn write_csv(table: &Table, writer: impl Write) -> Result<(), ReportError> {
-    let mut csv_writer = WriterBuilder::new()
-        .terminator(Terminator::Any(b'\n'))
-        .from_writer(writer);
-    csv_writer.write_record(table.column_names())?;
+    let mut rows = CsvRows::start(&table.columns, writer)?;
     for row in &table.rows {
-        csv_writer.write_record(row.iter().map(|cell| cell.as_deref().unwrap_or("")))?;
+        rows.row(row)?;
     }
-    csv_writer.flush()?;
-    Ok(())
+    rows.finish()
+}
+
+/// The same CSV written a row at a time, for results streamed from the database
+/// without holding them (see `analysis::sink`).
+pub struct CsvRows<W: Write> {
+    writer: csv::Writer<W>,
+}
+
+impl<W: Write> CsvRows<W> {
+    /// Write the header line of `columns`.
+    ///
+    /// # Errors
+    /// When writing fails.
+    pub fn start(columns: &[Column], writer: W) -> Result<Self, ReportError> {
+        let mut writer = WriterBuilder::new()
+            .terminator(Terminator::Any(b'\n'))
+            .from_writer(writer);
+        writer.write_record(columns.iter().map(|c| c.name.as_str()))?;
+        Ok(CsvRows { writer })
+    }
+
+    /// Write one row (NULL as an empty field).
+    ///
+    /// # Errors
+    /// When writing fails or the row has another cell count than the header.
+    pub fn row(&mut self, row: &[Option<String>]) -> Result<(), ReportError> {
+        self.writer
+            .write_record(row.iter().map(|cell| cell.as_deref().unwrap_or("")))?;
+        Ok(())
+    }
+
+    /// Flush what is buffered.
+    ///
+    /// # Errors
+    /// When writing fails.
+    pub fn finish(mut self) -> Result<(), ReportError> {
+        self.writer.flush()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

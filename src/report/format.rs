@@ -304,6 +304,14 @@ impl TablePreview {
             hidden_rows: table.rows.len().saturating_sub(max_rows),
         }
     }
+
+    /// [`TablePreview::new`] for a result of `total_rows` rows of which `table` holds
+    /// the first ones.
+    pub fn of_result(table: &Table, max_rows: usize, total_rows: usize) -> Self {
+        let mut preview = Self::new(table, max_rows);
+        preview.hidden_rows = total_rows.saturating_sub(preview.rows.len());
+        preview
+    }
 }
 
 fn display_row(row: &[Option<String>], numeric: &[bool]) -> Vec<DisplayCell> {

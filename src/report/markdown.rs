@@ -72,7 +72,7 @@ fn write_contents(document: &mut Document, analyses: &[AnalysisReport], anchors:
         .iter()
         .zip(anchors)
         .map(|(analysis, anchor)| {
-            let rows = rows_phrase(analysis.table.rows.len());
+            let rows = rows_phrase(analysis.total_rows);
             format!("- [{}](#{anchor}) — {rows}", analysis.name)
         })
         .collect();
@@ -91,11 +91,8 @@ fn write_analysis(document: &mut Document, analysis: &AnalysisReport, max_rows: 
             return;
         }
     }
-    let preview = TablePreview::new(analysis.table, max_rows);
-    document.block(row_count_sentence(
-        analysis.table.rows.len(),
-        preview.rows.len(),
-    ));
+    let preview = TablePreview::of_result(analysis.table, max_rows, analysis.total_rows);
+    document.block(row_count_sentence(analysis.total_rows, preview.rows.len()));
     if preview.headers.is_empty() {
         document.block("(no columns)");
     } else {
@@ -279,6 +276,7 @@ mod tests {
             description: None,
             sql,
             table,
+            total_rows: table.rows.len(),
             charts: &[] as &[ChartSpec],
             failure: None,
         }

@@ -22,9 +22,10 @@ use super::payload::Decoder;
 use super::status::{Counters, Reporter};
 use super::storage::{self, Rollup};
 use super::write::{self, Batch, Good, Poison};
+use super::StreamError;
 use crate::db::pool::PooledConn;
 use crate::db::Capabilities;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::job::feed::Feed;
 
 /// How long to wait for a first message before checking whether the feed is drained.
@@ -63,7 +64,7 @@ pub fn run(
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Message(format!("cannot start the async runtime: {e}")))?;
+        .map_err(StreamError::Runtime)?;
     runtime.block_on(consume(feed.clone(), conn, caps.clone(), options))
 }
 
@@ -185,7 +186,10 @@ async fn consume(
             (c, batch, r)
         })
         .await
-        .map_err(|e| Error::Message(format!("the batch writer panicked: {e}")))?;
+        .map_err(|source| StreamError::Panicked {
+            what: "the batch writer",
+            source,
+        })?;
         conn = Some(c);
         let written = result.map_err(crate::db::db_error("writing a stream batch"))?;
         let committed_at = now_nanos();
@@ -262,7 +266,10 @@ async fn refresh(
         (c, r)
     })
     .await
-    .map_err(|e| Error::Message(format!("the rollup refresh panicked: {e}")))?;
+    .map_err(|source| StreamError::Panicked {
+        what: "the rollup refresh",
+        source,
+    })?;
     *conn = Some(c);
     drained?;
     counters.record_visible(unrefreshed, now_nanos());
@@ -303,10 +310,14 @@ fn now_nanos() -> i128 {
 /// SIGTERM and SIGINT set `stop`: the batch in flight finishes and is acknowledged.
 fn spawn_signal_handler(stop: Arc<AtomicBool>, notify: Arc<tokio::sync::Notify>) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| Error::Message(format!("cannot watch SIGTERM: {e}")))?;
-    let mut int = signal(SignalKind::interrupt())
-        .map_err(|e| Error::Message(format!("cannot watch SIGINT: {e}")))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|source| StreamError::Signal {
+        signal: "SIGTERM",
+        source,
+    })?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|source| StreamError::Signal {
+        signal: "SIGINT",
+        source,
+    })?;
     tokio::spawn(async move {
         tokio::select! {
             _ = term.recv() => {}

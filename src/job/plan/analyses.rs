@@ -24,6 +24,8 @@ pub struct Analysis {
     pub time_column: Option<String>,
     /// Incremental: the columns identifying a row.
     pub unique_key: Vec<String>,
+    /// How long its statement may run before the server cancels it.
+    pub statement_timeout: std::time::Duration,
 }
 
 impl Planner<'_> {
@@ -35,6 +37,9 @@ impl Planner<'_> {
     ) -> Vec<Analysis> {
         let mut seen = HashSet::new();
         let mut analyses = Vec::new();
+        let job_timeout = self
+            .seconds(spec.statement_timeout.as_ref(), "statement_timeout")
+            .unwrap_or(crate::db::timeouts::DEFAULT_STATEMENT_TIMEOUT);
         for a in &spec.analysis {
             let name = a.name.get_ref().clone();
             if !is_identifier(&name) {
@@ -64,12 +69,18 @@ impl Planner<'_> {
                 );
             }
             for chart in &a.chart {
-                if let Err(message) = chart.validate(None) {
-                    self.problem(format!("analysis.{name}.chart"), message);
+                if let Err(error) = chart.validate(None) {
+                    self.problem(format!("analysis.{name}.chart"), error.to_string());
                 }
             }
             let materialize = a.materialize.as_ref().map(|m| *m.get_ref());
             self.check_incremental(a, &name, materialize);
+            let statement_timeout = self
+                .seconds(
+                    a.statement_timeout.as_ref(),
+                    &format!("analysis.{name}.statement_timeout"),
+                )
+                .unwrap_or(job_timeout);
             analyses.push(Analysis {
                 name,
                 description: a.description.clone(),
@@ -80,6 +91,7 @@ impl Planner<'_> {
                 depends_on: a.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
                 time_column: a.time_column.as_ref().map(|t| t.get_ref().clone()),
                 unique_key: a.unique_key.clone(),
+                statement_timeout: std::time::Duration::from_secs(statement_timeout),
             });
         }
         self.check_depends_on(spec, &seen);

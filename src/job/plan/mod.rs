@@ -13,7 +13,7 @@ mod report;
 mod storage;
 
 pub use analyses::Analysis;
-pub use ingest::IngestSource;
+pub use ingest::{IngestSource, SourcePattern};
 pub use report::ReportSettings;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +38,8 @@ pub struct Job {
     /// The job's `database_url` expanded, else `$DATABASE_URL`, else the default (the
     /// rule is in [`super::database`]).
     pub database_url: String,
+    /// `connect_timeout` in seconds, when the job sets it (see `db::timeouts`).
+    pub connect_timeout: Option<u64>,
     /// All variables after `--var` overrides; `as_of` is kept apart.
     pub vars: Vars,
     /// `vars.as_of`, when given; otherwise the run uses the latest loaded trading day.
@@ -131,6 +133,7 @@ impl Planner<'_> {
         let vars = self.vars(&spec, overrides);
         let as_of = self.as_of(&spec, &vars);
         let database_url = self.database_url(&spec, &vars);
+        let connect_timeout = self.seconds(spec.connect_timeout.as_ref(), "connect_timeout");
         let templates_dir = match &spec.templates_dir {
             Some(dir) => self.resolve(&root, dir, &vars, "templates_dir"),
             None => root.join("templates"),
@@ -179,6 +182,7 @@ impl Planner<'_> {
             path: self.path.to_owned(),
             root,
             database_url,
+            connect_timeout,
             vars,
             as_of,
             templates_dir,
@@ -206,8 +210,8 @@ impl Planner<'_> {
                 Ok((key, value)) => {
                     vars.insert(key, value);
                 }
-                Err(message) => {
-                    self.problem("--var", message);
+                Err(error) => {
+                    self.problem("--var", error.to_string());
                 }
             }
         }
@@ -232,8 +236,8 @@ impl Planner<'_> {
         match &spec.database_url {
             Some(url) => match vars::expand(url.get_ref(), vars, env_var) {
                 Ok(expanded) => expanded,
-                Err(message) => {
-                    self.problem_at(url, "database_url", message);
+                Err(error) => {
+                    self.problem_at(url, "database_url", error.to_string());
                     String::new()
                 }
             },
@@ -241,12 +245,25 @@ impl Planner<'_> {
         }
     }
 
+    /// A timeout in seconds, which must be at least 1 (0 would mean "wait forever").
+    fn seconds(&mut self, value: Option<&Spanned<u64>>, key: &str) -> Option<u64> {
+        let value = value?;
+        if *value.get_ref() == 0 {
+            self.problem_at(
+                value,
+                key,
+                format!("`{key}` must be at least 1 (seconds); 0 would wait forever"),
+            );
+        }
+        Some(*value.get_ref())
+    }
+
     /// Expand `${…}` in a path value and make it absolute.
     fn resolve(&mut self, root: &Path, value: &Spanned<String>, vars: &Vars, key: &str) -> PathBuf {
         match vars::expand(value.get_ref(), vars, env_var) {
             Ok(expanded) => root.join(expanded),
-            Err(message) => {
-                self.problem_at(value, key, message);
+            Err(error) => {
+                self.problem_at(value, key, error.to_string());
                 PathBuf::new()
             }
         }
