@@ -52,8 +52,13 @@ impl Spill {
         Ok(())
     }
 
+    /// How many rows were added.
     pub fn len(&self) -> u64 {
         self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
     }
 
     /// Read the rows back in batches of up to `batch`, in the order they were added.
