@@ -21,6 +21,7 @@ pub mod report;
 pub mod scheduler;
 pub mod stream;
 pub mod table;
+pub mod warnings;
 
 use cli::{Cli, Command};
 use error::Result;

@@ -76,10 +76,33 @@ pub fn template_diagnostic(
         .detail()
         .map(str::to_owned)
         .unwrap_or_else(|| e.kind().to_string());
+    let source = std::fs::read_to_string(&path).ok();
+    // minijinja says "undefined value" without naming it; its error keeps the byte range
+    // of the expression, so name it and point at it.
+    let undefined = (e.kind() == minijinja::ErrorKind::UndefinedError)
+        .then(|| e.range().zip(source.as_deref()))
+        .flatten()
+        .and_then(|(range, source)| Some((source.get(range.clone())?.trim().to_owned(), range)))
+        .filter(|(text, _)| !text.is_empty());
+    if let (Some((expression, range)), Some(source)) = (&undefined, &source) {
+        let root: String = expression
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let mut d = Diagnostic::new(format!("template `{name}`: `{expression}` is undefined")).at(
+            Location::from_offset(&path, source, range.start, expression.chars().count()),
+        );
+        if !root.is_empty() && root == *expression {
+            d = d.help(format!(
+                "templates see the job's [vars], `as_of`, `job` and `timescaledb`; define `{root}` in [vars] or pass --var {root}=…"
+            ));
+        }
+        return d;
+    }
     let mut d = Diagnostic::new(format!("template `{name}`: {detail}"));
     if let Some(line) = e.line() {
         let mut loc = Location::line(&path, line);
-        if let Ok(source) = std::fs::read_to_string(&path) {
+        if let Some(source) = &source {
             loc.source_line = source.lines().nth(line - 1).map(str::to_owned);
             loc.width = loc
                 .source_line

@@ -52,6 +52,7 @@ impl Spill {
         Ok(())
     }
 
+    /// How many rows were added.
     pub fn len(&self) -> u64 {
         self.rows
     }

@@ -37,6 +37,9 @@ pub fn load_job(args: &crate::cli::JobArgs) -> Result<Job> {
 pub fn load_job_file(path: &std::path::Path, vars: &[String]) -> Result<Job> {
     let job = crate::job::load(path, vars)?;
     db::timeouts::set_job_connect_timeout(job.connect_timeout);
+    for warning in crate::warnings::unknown_overrides(&job, vars) {
+        crate::errln!("{warning}");
+    }
     Ok(job)
 }
 

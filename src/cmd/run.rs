@@ -260,6 +260,10 @@ fn execute(
         );
     }
     lock.check()?;
+    let symbol_warnings = crate::warnings::unmatched_symbols(&mut conn, job)?;
+    for warning in &symbol_warnings {
+        tracing::warn!("{warning}");
+    }
     let (as_of, as_of_warning) = super::as_of(job, &mut conn)?;
     analysis::functions::install(&mut conn)?;
     // Incremental analyses whose table exists append to it, unless the change log
@@ -327,6 +331,8 @@ fn execute(
         .extend(as_of_warning.iter().map(|w| format!("warning: {w}")));
     meta.notes
         .extend(ingest.iter().flat_map(IngestSummary::notes));
+    meta.notes
+        .extend(symbol_warnings.iter().map(|w| format!("warning: {w}")));
     meta.tests = tests
         .iter()
         .map(|t| report::TestReport {

@@ -201,15 +201,28 @@ pub fn pending_through(
         let (applied, rebuild) = match state {
             Some(state) => state,
             None => {
-                diesel::insert_into(change_log_consumers::table)
+                // Two processes may register the same consumer at once (two stream
+                // processes' first refresh): the second finds the first's row.
+                let inserted = diesel::insert_into(change_log_consumers::table)
                     .values((
                         change_log_consumers::consumer.eq(consumer),
                         change_log_consumers::source.eq(source.name()),
                         change_log_consumers::applied_id.eq(end),
                         change_log_consumers::rebuild.eq(true),
                     ))
+                    .on_conflict_do_nothing()
                     .execute(conn)?;
-                (end, true)
+                if inserted == 1 {
+                    (end, true)
+                } else {
+                    change_log_consumers::table
+                        .find(consumer)
+                        .select((
+                            change_log_consumers::applied_id,
+                            change_log_consumers::rebuild,
+                        ))
+                        .first(conn)?
+                }
             }
         };
         let rows: Vec<SpanRow> = diesel::sql_query(

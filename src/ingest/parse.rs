@@ -1076,6 +1076,69 @@ mod tests {
     }
 
     #[test]
+    fn crlf_unterminated_quote_costs_one_line() {
+        let p = parse("Date,Close\r\n2020-01-02,\"1\r\n2020-01-03,2\r\n");
+        assert_eq!(days(&p), ["2020-01-03"]);
+        assert_eq!(
+            rejects(&p),
+            [(
+                2,
+                Rule::UnterminatedQuote,
+                "the quote opening field 2 is not closed on this line",
+                "2020-01-02,\"1"
+            )]
+        );
+    }
+
+    /// Random files of good and hostile lines, in any order and with either line end:
+    /// every good line is a bar, every bad line exactly one reject on its own line
+    /// with its rule, whatever came before it.
+    #[test]
+    fn any_mix_of_bad_lines_costs_exactly_those_lines() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(10);
+        let start = d("2000-01-01");
+        for _ in 0..300 {
+            let crlf = rng.random_bool(0.3);
+            let mut data = b"Date,Open,Close\n".to_vec();
+            let (mut good, mut bad) = (Vec::new(), Vec::new());
+            let mut line = 1;
+            for i in 0..rng.random_range(1..30u64) {
+                line += 1;
+                let day = (start + chrono::Days::new(i)).to_string();
+                let (text, rule): (Vec<u8>, Option<Rule>) = match rng.random_range(0..9) {
+                    0 => (format!("{day},1\0,2").into_bytes(), Some(Rule::NulByte)),
+                    1 => {
+                        let mut t = format!("{day},").into_bytes();
+                        t.extend_from_slice(b"\xE9,2"); // a Latin-1 `é`
+                        (t, Some(Rule::InvalidUtf8))
+                    }
+                    2 => (
+                        format!("{day},\"1,2").into_bytes(),
+                        Some(Rule::UnterminatedQuote),
+                    ),
+                    3 => (format!("{day},1").into_bytes(), Some(Rule::FieldCount)),
+                    4 => (format!("{day},1,2,3").into_bytes(), Some(Rule::FieldCount)),
+                    5 => (b"2020-02-30,1,2".to_vec(), Some(Rule::BadDate)),
+                    6 => (format!("{day},\"1\",\"2\"").into_bytes(), None),
+                    _ => (format!("{day},1,2").into_bytes(), None),
+                };
+                match rule {
+                    None => good.push(day),
+                    Some(rule) => bad.push((line, rule)),
+                }
+                data.extend_from_slice(&text);
+                data.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            }
+            let p = parse_file(&data, &RuleSet::default()).unwrap();
+            let text = String::from_utf8_lossy(&data);
+            assert_eq!(days(&p), good, "{text}");
+            let got: Vec<(u64, Rule)> = p.rejects.iter().map(|r| (r.line, r.rule)).collect();
+            assert_eq!(got, bad, "{text}");
+        }
+    }
+
+    #[test]
     fn strict_dates() {
         assert_eq!(parse_day("2020-04-01"), NaiveDate::from_ymd_opt(2020, 4, 1));
         assert_eq!(parse_day("2020-4-01"), None);

@@ -464,3 +464,67 @@ fn passwords_are_never_stored_or_printed_by_a_run_that_connects() {
         assert!(p.read("reports/hostile/latest/report.md").contains("***"));
     }
 }
+
+#[test]
+fn an_unknown_var_is_a_warning_with_the_closest_name() {
+    let p = Project::new();
+    let out = p
+        .runner(
+            None,
+            &[
+                "render",
+                "jobs/quarterly.toml",
+                "--var",
+                "symbl=MSFT",
+                "--var",
+                "as_of=2020-04-01",
+                "--var",
+                "report_dir=elsewhere",
+            ],
+        )
+        .expect_code(0);
+    assert_eq!(
+        out.stderr(),
+        "warning: `--var symbl`: neither the job nor its templates use a variable `symbl`, so it changes nothing; did you mean `symbol`?\n"
+    );
+    assert!(out.stdout().contains("'AAPL'"), "the job's symbol stays");
+}
+
+#[test]
+fn a_symbol_that_matches_nothing_is_a_warning_in_the_log_and_the_report() {
+    let db = TestDb::new();
+    let p = Project::new();
+    let out = p
+        .runner(
+            Some(&db),
+            &["run", "jobs/quarterly.toml", "--var", "symbol=AAX"],
+        )
+        .expect_code(0);
+    let expected = "`symbol` = `AAX` matches no symbol with prices in the database; its analyses will be empty (did you mean `AAA`?)";
+    assert!(
+        out.stderr()
+            .lines()
+            .any(|l| l.contains(" WARN ") && l.ends_with(expected)),
+        "{}",
+        out.stderr()
+    );
+    let md = p.read("reports/quarterly/latest/report.md");
+    assert!(md.contains(&format!("- warning: {expected}")), "{md}");
+}
+
+#[test]
+fn an_undefined_template_variable_is_named_with_its_line() {
+    let p = Project::new();
+    job_with(&p, "undef", "SELECT 1 AS one\nWHERE {{ sybmol }} = 1", "");
+    let err = p
+        .runner(None, &["check", "--offline", "jobs/hostile.toml"])
+        .expect_code(2)
+        .stderr();
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: template `hostile/undef.sql`: `sybmol` is undefined\n --> {}:2:10\n  |\n2 | WHERE {{{{ sybmol }}}} = 1\n  |          ^^^^^^\n  = key: `analysis.undef`\n  = help: templates see the job's [vars], `as_of`, `job` and `timescaledb`; define `sybmol` in [vars] or pass --var sybmol=…",
+            p.path("templates/hostile/undef.sql").display()
+        )
+    );
+}

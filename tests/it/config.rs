@@ -118,15 +118,18 @@ fn template_errors_name_template_file_and_line() {
         &p,
         "name = \"t\"\n[[analysis]]\nname = \"b\"\ntemplate = \"broken.sql\"\n",
     );
+    // Issue 10: the error names the variable and points at it.
     assert_eq!(
         config_error(&p, &["check", &path]),
         format!(
-            "error: template `broken.sql`: undefined value
- --> {}:3:1
+            "error: template `broken.sql`: `undefined_var` is undefined
+ --> {}:3:14
   |
 3 | WHERE x = {{{{ undefined_var }}}}
-  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  |              ^^^^^^^^^^^^^
   = key: `analysis.b`
+  = help: templates see the job's [vars], `as_of`, `job` and `timescaledb`; define \
+`undefined_var` in [vars] or pass --var undefined_var=…
 ",
             p.path("templates/broken.sql").display()
         )

@@ -274,7 +274,8 @@ database_url = "${DATABASE_URL:-postgres://postgres@localhost:5432/stocks}"
 [[ingest]]
 name = "prices"
 kind = "prices"
-paths = ["data/stocks/*.csv", "data/etfs/*.csv"]
+# The test writes stocks only: a pattern whose folder does not exist fails the run.
+paths = ["data/stocks/*.csv"]
 "#;
 
 /// The aggregates as loaded, then as the SQL definition recomputes them from

@@ -42,6 +42,8 @@ pub struct Job {
     pub connect_timeout: Option<u64>,
     /// All variables after `--var` overrides; `as_of` is kept apart.
     pub vars: Vars,
+    /// The names the job file's `[vars]` declares (before `--var`).
+    pub declared_vars: std::collections::BTreeSet<String>,
     /// `vars.as_of`, when given; otherwise the run uses the latest loaded trading day.
     pub as_of: Option<NaiveDate>,
     pub templates_dir: PathBuf,
@@ -183,6 +185,7 @@ impl Planner<'_> {
             root,
             database_url,
             connect_timeout,
+            declared_vars: spec.vars.keys().cloned().collect(),
             vars,
             as_of,
             templates_dir,
