@@ -300,7 +300,7 @@ fn insert_rows(
     columns: &[Column],
     mut rows: Spill,
 ) -> Result<u64, Failure> {
-    if columns.is_empty() || rows.len() == 0 {
+    if columns.is_empty() || rows.is_empty() {
         return Ok(0);
     }
     let names = columns

@@ -52,8 +52,8 @@ impl Spill {
         Ok(())
     }
 
-    pub fn len(&self) -> u64 {
-        self.rows
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
     }
 
     /// Read the rows back in batches of up to `batch`, in the order they were added.
