@@ -193,6 +193,10 @@ pub struct StreamArgs {
     /// Exit once nothing is pending or unacknowledged (backfills, tests).
     #[arg(long)]
     pub until_drained: bool,
+    /// Without a terminal (under a supervisor), log a line with rates and lag this
+    /// often: `500ms`, `5s`, `1m`.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::job::feed::parse_duration)]
+    pub log_every: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

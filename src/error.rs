@@ -35,12 +35,31 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A failure that is fully described by its message.
+    /// A failure that is fully described by its message. Being replaced by the kinds
+    /// below; only ingest still uses it.
     #[error("{0}")]
     Message(String),
     /// No connection to the database.
     #[error(transparent)]
     Connect(#[from] crate::db::pool::ConnectError),
+    /// An analysis failed, or runner's SQL helpers could not be installed.
+    #[error(transparent)]
+    Analysis(#[from] crate::analysis::AnalysisError),
+    /// The run lock was lost or cannot be watched.
+    #[error(transparent)]
+    Lock(#[from] crate::db::lock::LockError),
+    /// A schema migration failed.
+    #[error(transparent)]
+    Migrate(#[from] crate::db::migrate::MigrateError),
+    /// The scheduler's clock or the runner binary could not be had.
+    #[error(transparent)]
+    Scheduler(#[from] crate::scheduler::SchedulerError),
+    /// The stream consumer or replay failed outside the broker and the database.
+    #[error(transparent)]
+    Stream(#[from] crate::stream::StreamError),
+    /// The run finished, but some analyses or exports failed.
+    #[error(transparent)]
+    Partial(#[from] crate::cmd::run::Partial),
     /// Another run holds the database and this one was told not to wait (longer).
     #[error("{0}")]
     Busy(String),
@@ -57,7 +76,15 @@ impl Error {
     pub fn code(&self) -> i32 {
         match self {
             Error::Config(_) => EXIT_CONFIG,
-            Error::Runtime { .. } | Error::Message(_) | Error::Connect(_) => EXIT_FAILURE,
+            Error::Runtime { .. }
+            | Error::Message(_)
+            | Error::Connect(_)
+            | Error::Analysis(_)
+            | Error::Lock(_)
+            | Error::Migrate(_)
+            | Error::Scheduler(_)
+            | Error::Stream(_)
+            | Error::Partial(_) => EXIT_FAILURE,
             Error::Busy(_) => EXIT_BUSY,
             Error::TestsFailed(_) => EXIT_TESTS,
             Error::OutputClosed => EXIT_OK,
@@ -284,6 +311,42 @@ mod tests {
         assert_eq!(
             d.to_string(),
             "error: unknown key `templat`\n --> j.toml:2:1\n  |\n2 | templat = 2\n  | ^^^^^^^\n  = help: did you mean `template`?"
+        );
+    }
+
+    #[test]
+    fn error_kinds_keep_their_exit_codes_and_messages() {
+        let lost = Error::from(crate::db::lock::LockError::Lost);
+        assert_eq!(lost.code(), EXIT_FAILURE);
+        assert!(lost.to_string().starts_with(
+            "lost the run lock: its database connection was closed (server restart or \
+             pg_terminate_backend); stopping"
+        ));
+        let partial = Error::from(crate::cmd::run::Partial {
+            failures: vec!["a.csv: bad".into(), "analysis `x`: failed".into()],
+            summary_file: PathBuf::from("reports/j/2020-01-01/summary.json"),
+        });
+        assert_eq!(partial.code(), EXIT_FAILURE);
+        assert_eq!(
+            partial.to_string(),
+            "a.csv: bad; analysis `x`: failed (see reports/j/2020-01-01/summary.json); \
+             everything else is done"
+        );
+        let speed = Error::from(crate::scheduler::SchedulerError::ClockSpeed { value: "0".into() });
+        assert_eq!(
+            (speed.code(), speed.to_string()),
+            (
+                EXIT_FAILURE,
+                "RUNNER_CLOCK_SPEED `0` is not a positive number".to_owned()
+            )
+        );
+        let failed = Error::from(crate::analysis::AnalysisError::Failed {
+            name: "weekly".into(),
+            reason: "relation \"nope\" does not exist".into(),
+        });
+        assert_eq!(
+            failed.to_string(),
+            "analysis `weekly` failed: relation \"nope\" does not exist"
         );
     }
 

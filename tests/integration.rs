@@ -11,9 +11,13 @@ mod it {
     mod analyses;
     /// Materialized analyses, ref(), dependency order, --select, cycles, live check.
     mod analysis_dag;
+    /// Issue 10: bad rows, metadata lines and dates cost one row, with a true reason.
+    mod badinput_rows;
     /// Issue 10 at run time: timeouts, read-only analyses, streaming, broken pipes,
     /// exit-time crashes, passwords, warnings.
     mod badinput_runtime;
+    /// Hostile file layouts: ambiguous symbols, missing folders, vanished and skipped files.
+    mod badinput_sources;
     /// The durable change log: commits with its writer, waits for writers in flight.
     mod changelog;
     /// Job files and arguments: every config error names its file and position.

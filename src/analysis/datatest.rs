@@ -8,7 +8,6 @@ use diesel::PgConnection;
 use super::env::{self, Dialect};
 use super::{execute, refs, render, Executed};
 use crate::db::quote;
-use crate::error::{Error, Result};
 use crate::job::datatest::{Check, DataTest, Severity, Target};
 use crate::job::Job;
 use crate::table::Table;
@@ -63,12 +62,12 @@ pub fn run_all(
         .map(|test| {
             let result = match failing_rows_sql(job, test, executed, as_of, dialect) {
                 Ok(sql) => run_one(conn, test, sql),
-                Err(message) => TestResult {
+                Err(unrunnable) => TestResult {
                     name: test.name.clone(),
                     severity: test.severity,
                     outcome: Outcome::Error,
                     failing: 0,
-                    message,
+                    message: unrunnable.to_string(),
                     sample: Table::default(),
                     sql: String::new(),
                 },
@@ -130,6 +129,22 @@ fn run_one(conn: &mut PgConnection, test: &DataTest, sql: String) -> TestResult 
     }
 }
 
+/// Why a data test could not be run at all (its outcome is then an error, not a
+/// failure).
+#[derive(Debug, thiserror::Error)]
+enum Unrunnable {
+    #[error("analysis `{name}` was not run (see --select)")]
+    NotRun { name: String },
+    #[error("analysis `{name}` failed: {failure}")]
+    AnalysisFailed { name: String, failure: String },
+    #[error("template `{template}`: {source}")]
+    Template {
+        template: String,
+        #[source]
+        source: minijinja::Error,
+    },
+}
+
 /// The query returning the rows that fail `test`.
 fn failing_rows_sql(
     job: &Job,
@@ -137,16 +152,19 @@ fn failing_rows_sql(
     executed: &[Executed],
     as_of: Option<NaiveDate>,
     dialect: Dialect,
-) -> std::result::Result<String, String> {
+) -> Result<String, Unrunnable> {
     let rel = match &test.target {
         None => String::new(),
         Some(Target::Table(t)) => quote::ident(t),
         Some(Target::Analysis(name)) => {
             let Some(e) = executed.iter().find(|e| &e.analysis.name == name) else {
-                return Err(format!("analysis `{name}` was not run (see --select)"));
+                return Err(Unrunnable::NotRun { name: name.clone() });
             };
             if let Some(failure) = &e.failure {
-                return Err(format!("analysis `{name}` failed: {failure}"));
+                return Err(Unrunnable::AnalysisFailed {
+                    name: name.clone(),
+                    failure: failure.clone(),
+                });
             }
             match e.analysis.materialize {
                 Some(_) => refs::relation(name),
@@ -231,8 +249,12 @@ fn failing_rows_sql(
                  ORDER BY 1, 2"
             )
         }
-        Check::Custom { template } => render_custom(job, template, as_of, dialect)
-            .map_err(|e| format!("template `{template}`: {e}"))?,
+        Check::Custom { template } => render_custom(job, template, as_of, dialect).map_err(
+            |source| Unrunnable::Template {
+                template: template.clone(),
+                source,
+            },
+        )?,
     })
 }
 
@@ -241,12 +263,11 @@ fn render_custom(
     template: &str,
     as_of: Option<NaiveDate>,
     dialect: Dialect,
-) -> Result<String> {
+) -> Result<String, minijinja::Error> {
     let mut env = env::environment(&job.templates_dir, dialect);
     refs::add_ref_function(&mut env, job, refs::Recorder::default());
     let ctx = render::context(job, as_of, dialect == Dialect::Timescale);
     env.get_template(template)
         .and_then(|t| t.render(ctx))
         .map(|sql| sql.trim().trim_end_matches(';').trim_end().to_owned())
-        .map_err(|e| Error::Message(e.to_string()))
 }

@@ -18,6 +18,7 @@ use diesel::result::Error as DieselError;
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
 
 use super::sink::{Received, Sink};
+use super::AnalysisError;
 use crate::db::quote;
 use crate::error::Error;
 use crate::table::{Column, Table};
@@ -289,9 +290,11 @@ impl Failure {
     pub(crate) fn into_error(self, name: &str, sql: &str) -> Error {
         match self {
             Failure::Sql { error, prefix } => sql_error_after(name, sql, &error, prefix),
-            Failure::Refused(message) => {
-                Error::Message(format!("analysis `{name}` failed: {message}"))
+            Failure::Refused(reason) => AnalysisError::Failed {
+                name: name.to_owned(),
+                reason,
             }
+            .into(),
             Failure::Runner(error) => error,
             Failure::Done => Error::Message(format!(
                 "analysis `{name}` was rolled back after it succeeded"
@@ -303,28 +306,32 @@ impl Failure {
 /// As [`sql_error`], for a statement holding `sql` after `prefix` characters (`None`:
 /// the statement does not start with it, so no excerpt).
 pub fn sql_error_after(name: &str, sql: &str, e: &DieselError, prefix: Option<usize>) -> Error {
-    let mut message = format!("analysis `{name}` failed: {}", e.to_string().trim());
+    let mut reason = e.to_string().trim().to_owned();
     if let DieselError::DatabaseError(kind, info) = e {
         if matches!(kind, diesel::result::DatabaseErrorKind::ReadOnlyTransaction) {
-            message.push_str(
+            reason.push_str(
                 "\n  = analyses run read-only: a template may read the database, not change it",
             );
         }
         if let Some(detail) = info.details() {
-            message.push_str(&format!("\n  detail: {detail}"));
+            reason.push_str(&format!("\n  detail: {detail}"));
         }
         if let Some(hint) = info.hint() {
-            message.push_str(&format!("\n  hint: {hint}"));
+            reason.push_str(&format!("\n  hint: {hint}"));
         }
         if let (Some(position), Some(prefix)) = (info.statement_position(), prefix) {
             // The server counts characters from 1 in the statement it was sent.
             let offset = usize::try_from(position - 1)
                 .unwrap_or(0)
                 .saturating_sub(prefix);
-            message.push_str(&excerpt(sql, offset));
+            reason.push_str(&excerpt(sql, offset));
         }
     }
-    Error::Message(message)
+    AnalysisError::Failed {
+        name: name.to_owned(),
+        reason,
+    }
+    .into()
 }
 
 /// The line of `sql` holding character `offset`, with a caret under it.

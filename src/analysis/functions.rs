@@ -12,7 +12,8 @@ use diesel::connection::SimpleConnection;
 use diesel::PgConnection;
 
 use super::refs::SCHEMA;
-use crate::error::{Error, Result};
+use super::AnalysisError;
+use crate::error::Result;
 
 /// Idempotent; safe to run concurrently with readers (each statement replaces in place).
 const INSTALL: &str = r#"
@@ -54,9 +55,11 @@ CREATE OR REPLACE AGGREGATE analytics.smooth(float8, float8, integer, float8[]) 
 /// When the database refuses (e.g. no CREATE privilege on the database).
 pub fn install(conn: &mut PgConnection) -> Result<()> {
     debug_assert!(INSTALL.contains(SCHEMA));
-    conn.batch_execute(INSTALL).map_err(|e| {
-        Error::Message(format!(
-            "cannot install runner's SQL helpers in schema `{SCHEMA}`: {e}"
-        ))
+    conn.batch_execute(INSTALL).map_err(|source| {
+        AnalysisError::InstallHelpers {
+            schema: SCHEMA,
+            source,
+        }
+        .into()
     })
 }

@@ -32,6 +32,24 @@ use crate::error::{suggest, Diagnostic, Diagnostics, Error, Result};
 use crate::job::{Analysis, Job, Materialize};
 use crate::table::Table;
 
+/// Why analyses could not be run or checked (beyond what the job file says wrong, which
+/// is a config error).
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// A statement of analysis `name` failed or was refused; `reason` is the server's
+    /// message with its detail, hint and the SQL line it points at.
+    #[error("analysis `{name}` failed: {reason}")]
+    Failed { name: String, reason: String },
+    #[error("cannot install runner's SQL helpers in schema `{schema}`: {source}")]
+    InstallHelpers {
+        schema: &'static str,
+        #[source]
+        source: diesel::result::Error,
+    },
+    #[error("could not open a transaction to check the analyses")]
+    NoTransaction,
+}
+
 /// An analysis with its rendered SQL.
 #[derive(Debug, Clone)]
 pub struct Rendered {

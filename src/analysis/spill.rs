@@ -52,6 +52,11 @@ impl Spill {
         Ok(())
     }
 
+    /// How many rows were added.
+    pub fn len(&self) -> u64 {
+        self.rows
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }

@@ -20,9 +20,9 @@ use diesel::result::Error as DieselError;
 use super::env::Dialect;
 use super::execute::Failure;
 use super::refs::relation;
-use super::{execute, functions, materialize, plan, Existing};
+use super::{execute, functions, materialize, plan, AnalysisError, Existing};
 use crate::db::migrate;
-use crate::error::{Diagnostic, Diagnostics, Error, Result};
+use crate::error::{Diagnostic, Diagnostics, Result};
 use crate::job::{Job, Materialize};
 
 /// Check every analysis of `job`; returns how many were checked.
@@ -41,11 +41,7 @@ pub fn validate(
         outcome = Some(validate_in_transaction(conn, job, dialect, as_of));
         Err(DieselError::RollbackTransaction)
     });
-    outcome.unwrap_or_else(|| {
-        Err(Error::Message(
-            "could not open a transaction to check the analyses".into(),
-        ))
-    })
+    outcome.unwrap_or_else(|| Err(AnalysisError::NoTransaction.into()))
 }
 
 fn validate_in_transaction(

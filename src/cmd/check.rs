@@ -26,20 +26,35 @@ fn check_one(path: &std::path::Path, vars: &[String], offline: bool) -> Result<S
     let mut problems = Diagnostics::default();
     let mut files = 0;
     for source in &job.ingest {
-        match crate::ingest::discover::files_of(source) {
-            Ok(found) if found.is_empty() => problems.push(
+        let key = format!("ingest.{}.paths", source.name);
+        // Each pattern on its own: every missing folder is named, not just the first.
+        let mut found = 0;
+        let mut readable = true;
+        for pattern in &source.patterns {
+            match crate::ingest::discover::scan(pattern) {
+                Ok(scan) => found += scan.files.len(),
+                Err(e) => {
+                    readable = false;
+                    problems.push(Diagnostic::new(e.to_string()).key(key.clone()));
+                }
+            }
+        }
+        if readable && found == 0 {
+            problems.push(
                 Diagnostic::new(format!(
                     "ingest source `{}` matches no files: {}",
                     source.name,
-                    source.patterns.join(", ")
+                    source
+                        .patterns
+                        .iter()
+                        .map(|p| p.written.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
-                .key(format!("ingest.{}.paths", source.name)),
-            ),
-            Ok(found) => files += found.len(),
-            Err(e) => {
-                problems.push(Diagnostic::new(e).key(format!("ingest.{}.paths", source.name)))
-            }
+                .key(key),
+            );
         }
+        files += found;
     }
     let selected: Vec<_> = job.analyses.iter().collect();
     // Render for both dialects: a template must work with and without TimescaleDB.

@@ -25,7 +25,10 @@ pub fn explain(args: &ExplainArgs) -> Result<()> {
     let job = super::load_job(&args.job)?;
     let selected = analysis::selected(&job, &args.select)?;
     let (pool, caps) = super::prepare_database(&job.database_url, 2)?;
-    let as_of = super::as_of(&job, &mut *db::pool::checkout(&pool)?)?;
+    let (as_of, _) = super::as_of(&job, &mut *db::pool::checkout(&pool)?)?;
+    if as_of.is_none() && !selected.is_empty() {
+        return Err(super::no_prices());
+    }
     let rendered = analysis::render_all(&job, &selected, analysis::dialect(&caps), as_of)?;
     for r in rendered {
         let plan = explain_sql(&pool, &caps, &r.analysis.name, &r.sql)?;

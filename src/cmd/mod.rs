@@ -69,10 +69,28 @@ pub fn prepare_existing_database(
     Ok((pool, caps))
 }
 
-/// The day the analyses look at: the job's `as_of`, else the latest trading day loaded.
-pub fn as_of(job: &Job, conn: &mut PgConnection) -> Result<Option<NaiveDate>> {
+/// The day the analyses look at: the job's `as_of` (with a warning when it lies outside
+/// the loaded days), else the latest day `[report] as_of_share` of the symbols reached.
+/// Returns the warning too, for the report.
+pub fn as_of(job: &Job, conn: &mut PgConnection) -> Result<(Option<NaiveDate>, Option<String>)> {
+    let coverage = crate::ingest::coverage::Coverage::read(conn)?;
     match job.as_of {
-        Some(day) => Ok(Some(day)),
-        None => crate::ingest::latest_day(conn),
+        Some(day) => {
+            let warning = coverage.as_of_warning(day);
+            if let Some(w) = &warning {
+                tracing::warn!("{w}");
+            }
+            Ok((Some(day), warning))
+        }
+        None => Ok((coverage.default_as_of(job.report.as_of_share), None)),
+    }
+}
+
+/// The error of a run or `explain` that has analyses to run but no as-of day: no `as_of`
+/// and no prices (instead of the SQL error a NULL `as_of` gives).
+pub fn no_prices() -> crate::error::Error {
+    crate::error::Error::Runtime {
+        context: "choosing the as-of day".to_owned(),
+        source: Box::new(crate::ingest::coverage::NoPrices),
     }
 }

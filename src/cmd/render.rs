@@ -21,7 +21,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     let selected = analysis::selected(&job, &args.select)?;
     let as_of = match job.as_of {
         Some(day) => Some(day),
-        None => as_of_from_database(&job.database_url),
+        None => as_of_from_database(&job.database_url, job.report.as_of_share),
     };
     for r in analysis::render_all(&job, &selected, dialect, as_of)? {
         let into = match r.analysis.materialize {
@@ -42,15 +42,12 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     Ok(())
 }
 
-/// The latest trading day in the job's database, or None (with a note on stderr).
-fn as_of_from_database(database_url: &str) -> Option<chrono::NaiveDate> {
-    use diesel::prelude::*;
+/// The as-of day a run would use (the latest day `share` of the symbols reached in the
+/// job's database), or None (with a note on stderr).
+fn as_of_from_database(database_url: &str, share: f64) -> Option<chrono::NaiveDate> {
     let found =
         crate::db::pool::connect_one(&with_connect_timeout(database_url)).and_then(|mut conn| {
-            crate::db::schema::daily_prices::table
-                .select(diesel::dsl::max(crate::db::schema::daily_prices::day))
-                .first::<Option<chrono::NaiveDate>>(&mut conn)
-                .map_err(crate::db::db_error("finding the latest trading day"))
+            Ok(crate::ingest::coverage::Coverage::read(&mut conn)?.default_as_of(share))
         });
     match found {
         Ok(Some(day)) => {

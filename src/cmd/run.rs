@@ -38,6 +38,16 @@ pub struct RunSummary {
     pub tests: Vec<analysis::datatest::TestResult>,
 }
 
+/// A run that did all it could while some files, analyses or exports failed (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{} (see {}); everything else is done", failures.join("; "), summary_file.display())]
+pub struct Partial {
+    /// One line per failure, as in the summary.
+    pub failures: Vec<String>,
+    /// The run's `summary.json`, which has the details.
+    pub summary_file: PathBuf,
+}
+
 #[derive(Debug, serde::Serialize)]
 pub struct AnalysisSummary {
     pub name: String,
@@ -54,9 +64,12 @@ pub struct AnalysisSummary {
 pub fn run(args: &RunArgs) -> Result<()> {
     let job = super::load_job(&args.job)?;
     let selection = analysis::Selection::new(&args.select, &args.exclude);
-    // Fail on a bad --select, template errors and dependency cycles before touching the
-    // database (a configuration error runs nothing). The plan that runs comes later:
-    // it needs the server's dialect, the as-of day and the tables already built.
+    // Planned twice on purpose. This first plan renders every selected template with
+    // the plain PostgreSQL dialect so a bad --select, a template error or a dependency
+    // cycle exits 2 before runner touches the database (no lock, no migration, no
+    // `runs` row: a configuration error runs nothing). The plan that runs comes later in
+    // `execute`: it needs the server's dialect, the as-of day read from the loaded data
+    // and which incremental tables exist, none of which is known here.
     analysis::plan(
         &job,
         &selection,
@@ -128,11 +141,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
         )));
     }
     if summary.status == Status::Partial {
-        return Err(Error::Message(format!(
-            "{} (see {}); everything else is done",
-            summary.failures.join("; "),
-            summary.report_dir.join("summary.json").display()
-        )));
+        return Err(Partial {
+            failures: summary.failures,
+            summary_file: summary.report_dir.join("summary.json"),
+        }
+        .into());
     }
     Ok(())
 }
@@ -140,19 +153,26 @@ pub fn run(args: &RunArgs) -> Result<()> {
 /// `<report dir>/index.html`: every run of the job with links to the reports on disk.
 /// Written whole (temporary file, then rename); failing to is only a warning.
 fn write_index(conn: &mut PgConnection, job: &Job) {
-    let written = db::runs::history(conn, Some(&job.name), 500)
-        .map_err(|e| e.to_string())
-        .and_then(|runs| {
-            let dir = &job.report.dir;
-            let html = report::index::render_index(&job.name, &runs, &|as_of| {
-                dir.join(as_of).join("report.html").exists()
-            });
-            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-            let temp = dir.join(format!(".index.html.{}", std::process::id()));
-            std::fs::write(&temp, html).map_err(|e| e.to_string())?;
-            std::fs::rename(&temp, dir.join("index.html")).map_err(|e| e.to_string())
+    #[derive(Debug, thiserror::Error)]
+    enum IndexError {
+        #[error(transparent)]
+        Query(#[from] diesel::result::Error),
+        #[error(transparent)]
+        Write(#[from] std::io::Error),
+    }
+    let mut write = || -> std::result::Result<(), IndexError> {
+        let runs = db::runs::history(conn, Some(&job.name), 500)?;
+        let dir = &job.report.dir;
+        let html = report::index::render_index(&job.name, &runs, &|as_of| {
+            dir.join(as_of).join("report.html").exists()
         });
-    if let Err(e) = written {
+        std::fs::create_dir_all(dir)?;
+        let temp = dir.join(format!(".index.html.{}", std::process::id()));
+        std::fs::write(&temp, html)?;
+        std::fs::rename(&temp, dir.join("index.html"))?;
+        Ok(())
+    };
+    if let Err(e) = write() {
         tracing::warn!("could not write the runs index: {e}");
     }
 }
@@ -203,7 +223,18 @@ fn execute(
     let ingest = if args.skip_ingest || job.ingest.is_empty() {
         None
     } else {
-        let summary = ingest::run(pool, job, options)?;
+        // On plain PostgreSQL the batches write the buckets of the files they replace
+        // themselves, so a first load leaves the aggregates nothing to recompute.
+        let (rebuilt, aggregates) = {
+            let mut conn = crate::db::pool::checkout(pool)?;
+            db::storage::aggregates::prepare_ingest(&mut conn, caps, &job.storage.aggregates)?
+        };
+        storage.extend(rebuilt);
+        let options = IngestOptions {
+            aggregates,
+            ..options.clone()
+        };
+        let summary = ingest::run(pool, job, &options)?;
         tracing::info!("{}", summary.line());
         crate::crashpoint::reached("run.after_ingest");
         Some(summary)
@@ -233,7 +264,7 @@ fn execute(
     for warning in &symbol_warnings {
         tracing::warn!("{warning}");
     }
-    let as_of = super::as_of(job, &mut conn)?;
+    let (as_of, as_of_warning) = super::as_of(job, &mut conn)?;
     analysis::functions::install(&mut conn)?;
     // Incremental analyses whose table exists append to it, unless the change log
     // cannot vouch for the table (then it is rebuilt whole).
@@ -243,8 +274,12 @@ fn execute(
             existing.insert(name);
         }
     }
+    // The real plan (see the check in `run` for why there are two).
     let selection = analysis::Selection::new(&args.select, &args.exclude);
     let levels = analysis::plan(job, &selection, analysis::dialect(caps), as_of, &existing)?;
+    if as_of.is_none() && levels.iter().any(|level| !level.is_empty()) {
+        return Err(super::no_prices());
+    }
     // The report folder exists before the analyses run: their CSV files are streamed
     // into it as the rows are read.
     let name = as_of.map_or_else(|| "no-data".to_owned(), |d| d.to_string());
@@ -293,6 +328,10 @@ fn execute(
     let rejects = ingest::rejects::write_csv(&mut conn, &dir.join("rejects.csv"))?;
     let mut meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
     meta.notes
+        .extend(as_of_warning.iter().map(|w| format!("warning: {w}")));
+    meta.notes
+        .extend(ingest.iter().flat_map(IngestSummary::notes));
+    meta.notes
         .extend(symbol_warnings.iter().map(|w| format!("warning: {w}")));
     meta.tests = tests
         .iter()
@@ -313,12 +352,7 @@ fn execute(
     write_reports(job, &meta, &executed, &dir)?;
     let mut failures: Vec<String> = Vec::new();
     if let Some(ingest) = &ingest {
-        failures.extend(
-            ingest
-                .failures
-                .iter()
-                .map(|f| format!("{}: {}", f.path, f.error)),
-        );
+        failures.extend(ingest.failure_lines());
     }
     failures.extend(executed.iter().filter_map(|e| {
         Some(format!(
@@ -401,7 +435,10 @@ fn report_meta(
     let (rows, symbols) = ingest::manifest::totals(conn)?;
     let mut notes = Vec::new();
     if job.as_of.is_none() {
-        notes.push("as-of date: the latest trading day loaded".to_owned());
+        notes.push(format!(
+            "as-of date: the latest trading day at least {}% of the symbols reached",
+            job.report.as_of_share * 100.0
+        ));
     }
     if rejects > 0 {
         notes.push(format!("{rejects} rejected input rows: see rejects.csv"));

@@ -1,5 +1,6 @@
 //! `runner stream JOB`: consume the job's feed until SIGTERM/SIGINT (or, with
-//! `--until-drained`, until nothing is left); `--status` shows lag and offsets instead.
+//! `--until-drained`, until nothing is left); `--status` shows, per feed, the broker's
+//! lag, pending acks and redeliveries and the last sequence applied to the database.
 
 use crate::cli::StreamArgs;
 use crate::error::{Diagnostic, Error, Result};
@@ -9,27 +10,46 @@ use crate::stream::{broker, consumer, status};
 
 pub fn stream(args: &StreamArgs) -> Result<()> {
     let job = super::load_job(&args.job)?;
+    if args.status {
+        return print_status(&job, args);
+    }
     let feed = pick_feed(&job, args.feed.as_deref())?;
     let (pool, caps) = super::prepare_database(&job.database_url, 1)?;
-    let mut conn = crate::db::pool::checkout(&pool)?;
-    if args.status {
-        let status = feed_status(&feed, &mut conn)?;
-        if args.json {
-            crate::outln!("{}", serde_json::to_string(&status).unwrap_or_default());
-        } else {
-            crate::out!("{}", status.text());
-        }
-        return Ok(());
-    }
+    let conn = crate::db::pool::checkout(&pool)?;
     let counters = consumer::run(
         &feed,
         conn,
         &caps,
         consumer::Options {
             until_drained: args.until_drained,
+            log_every: args.log_every,
         },
     )?;
     crate::outln!("{}", serde_json::to_string(&counters).unwrap_or_default());
+    Ok(())
+}
+
+/// `--status`: the named feed, or every feed of the job (a text block, or a JSON line,
+/// each).
+fn print_status(job: &Job, args: &StreamArgs) -> Result<()> {
+    let feeds = match args.feed.as_deref() {
+        Some(name) => vec![pick_feed(job, Some(name))?],
+        None if job.feeds.is_empty() => vec![pick_feed(job, None)?],
+        None => job.feeds.clone(),
+    };
+    let (pool, _caps) = super::prepare_database(&job.database_url, 1)?;
+    let mut conn = crate::db::pool::checkout(&pool)?;
+    for (i, feed) in feeds.iter().enumerate() {
+        let status = feed_status(feed, &mut conn)?;
+        if args.json {
+            crate::outln!("{}", serde_json::to_string(&status).unwrap_or_default());
+        } else {
+            if i > 0 {
+                crate::outln!("");
+            }
+            crate::out!("{}", status.text());
+        }
+    }
     Ok(())
 }
 
@@ -39,7 +59,7 @@ fn feed_status(feed: &Feed, conn: &mut diesel::PgConnection) -> Result<status::S
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Message(format!("cannot start the async runtime: {e}")))?;
+        .map_err(crate::stream::StreamError::Runtime)?;
     let broker = runtime.block_on(async {
         let (_client, js) = broker::connect(feed).await?;
         broker::state(&js, feed).await

@@ -82,6 +82,21 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
 /// # Errors
 /// The database's, which should roll the writer's transaction back.
 pub fn record(conn: &mut PgConnection, source: Source, spans: &[Span]) -> QueryResult<()> {
+    record_applied(conn, source, spans, &[])
+}
+
+/// Record `spans` as changed in `source` and as already applied by the consumers named
+/// in `applied_by`: the writer brought their output up to date for these spans in this
+/// same transaction, so their [`pending`] skips the entries (and only moves past them).
+///
+/// # Errors
+/// The database's, which should roll the writer's transaction back.
+pub fn record_applied(
+    conn: &mut PgConnection,
+    source: Source,
+    spans: &[Span],
+    applied_by: &[String],
+) -> QueryResult<()> {
     let rows: Vec<_> = spans
         .iter()
         .map(|s| {
@@ -90,6 +105,7 @@ pub fn record(conn: &mut PgConnection, source: Source, spans: &[Span]) -> QueryR
                 change_log::symbol.eq(s.symbol.as_str()),
                 change_log::first_at.eq(s.first.min(s.last)),
                 change_log::last_at.eq(s.first.max(s.last)),
+                change_log::applied_by.eq(applied_by),
             )
         })
         .collect();
@@ -111,12 +127,15 @@ pub struct Pending {
     pub rebuild: bool,
     /// Per symbol, the smallest span covering everything logged for it, by symbol.
     pub spans: Vec<Span>,
+    /// Entries up to `upto` the consumer applied itself when they were logged (see
+    /// [`record_applied`]): not in `spans`, but the watermark must still pass them.
+    pub applied_by_writer: i64,
 }
 
 impl Pending {
     /// Nothing to do.
     pub fn is_empty(&self) -> bool {
-        !self.rebuild && self.spans.is_empty()
+        !self.rebuild && self.spans.is_empty() && self.applied_by_writer == 0
     }
 
     /// The earliest and latest instant of any span.
@@ -125,6 +144,12 @@ impl Pending {
         let last = self.spans.iter().map(|s| s.last).max()?;
         Some((first, last))
     }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
 }
 
 #[derive(QueryableByName)]
@@ -143,12 +168,28 @@ struct SpanRow {
 /// # Errors
 /// The database's.
 pub fn pending(conn: &mut PgConnection, consumer: &str, source: Source) -> QueryResult<Pending> {
+    pending_through(conn, consumer, source, None)
+}
+
+/// [`pending`], but no further than entry `cap` (a watermark an earlier [`pending`]
+/// returned, hence final): for a consumer built from another consumer's output, which
+/// is complete only up to that one's watermark.
+///
+/// # Errors
+/// The database's.
+pub fn pending_through(
+    conn: &mut PgConnection,
+    consumer: &str,
+    source: Source,
+    cap: Option<i64>,
+) -> QueryResult<Pending> {
     conn.transaction(|conn| {
         diesel::sql_query("LOCK TABLE change_log IN SHARE MODE").execute(conn)?;
         let end: i64 = change_log::table
             .select(diesel::dsl::max(change_log::id))
             .first::<Option<i64>>(conn)?
             .unwrap_or(0);
+        let end = cap.map_or(end, |cap| end.min(cap));
         let state: Option<(i64, bool)> = change_log_consumers::table
             .find(consumer)
             .select((
@@ -160,25 +201,50 @@ pub fn pending(conn: &mut PgConnection, consumer: &str, source: Source) -> Query
         let (applied, rebuild) = match state {
             Some(state) => state,
             None => {
-                diesel::insert_into(change_log_consumers::table)
+                // Two processes may register the same consumer at once (two stream
+                // processes' first refresh): the second finds the first's row.
+                let inserted = diesel::insert_into(change_log_consumers::table)
                     .values((
                         change_log_consumers::consumer.eq(consumer),
                         change_log_consumers::source.eq(source.name()),
                         change_log_consumers::applied_id.eq(end),
                         change_log_consumers::rebuild.eq(true),
                     ))
+                    .on_conflict_do_nothing()
                     .execute(conn)?;
-                (end, true)
+                if inserted == 1 {
+                    (end, true)
+                } else {
+                    change_log_consumers::table
+                        .find(consumer)
+                        .select((
+                            change_log_consumers::applied_id,
+                            change_log_consumers::rebuild,
+                        ))
+                        .first(conn)?
+                }
             }
         };
         let rows: Vec<SpanRow> = diesel::sql_query(
             "SELECT symbol, min(first_at) AS first_at, max(last_at) AS last_at FROM change_log \
-             WHERE source = $1 AND id > $2 AND id <= $3 GROUP BY symbol ORDER BY symbol",
+             WHERE source = $1 AND id > $2 AND id <= $3 AND NOT ($4 = ANY (applied_by)) \
+             GROUP BY symbol ORDER BY symbol",
         )
         .bind::<Text, _>(source.name())
         .bind::<BigInt, _>(applied)
         .bind::<BigInt, _>(end)
+        .bind::<Text, _>(consumer)
         .load(conn)?;
+        let applied_by_writer = diesel::sql_query(
+            "SELECT count(*) AS n FROM change_log \
+             WHERE source = $1 AND id > $2 AND id <= $3 AND $4 = ANY (applied_by)",
+        )
+        .bind::<Text, _>(source.name())
+        .bind::<BigInt, _>(applied)
+        .bind::<BigInt, _>(end)
+        .bind::<Text, _>(consumer)
+        .get_result::<Count>(conn)?
+        .n;
         Ok(Pending {
             upto: end.max(applied),
             rebuild,
@@ -190,6 +256,7 @@ pub fn pending(conn: &mut PgConnection, consumer: &str, source: Source) -> Query
                     last: r.last_at,
                 })
                 .collect(),
+            applied_by_writer,
         })
     })
 }

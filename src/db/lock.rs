@@ -29,6 +29,19 @@ const WATCH_EVERY: Duration = Duration::from_millis(500);
 /// `application_name` of the lock's connection, to find it in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "runner run lock";
 
+/// Why a run lost the run lock, or cannot watch it.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "lost the run lock: its database connection was closed (server restart or \
+         pg_terminate_backend); stopping so that two runs never work at once — the \
+         next run finishes the job"
+    )]
+    Lost,
+    #[error("cannot watch the run lock: {0}")]
+    Watch(#[source] std::io::Error),
+}
+
 /// How long to wait for another run to release the lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
@@ -63,12 +76,7 @@ impl RunLock {
     /// When the lock was lost: the run must stop.
     pub fn check(&self) -> Result<()> {
         if self.lost.load(Ordering::SeqCst) {
-            return Err(Error::Message(
-                "lost the run lock: its database connection was closed (server restart or \
-                 pg_terminate_backend); stopping so that two runs never work at once — the \
-                 next run finishes the job"
-                    .to_owned(),
-            ));
+            return Err(LockError::Lost.into());
         }
         Ok(())
     }
@@ -120,7 +128,7 @@ pub fn acquire(database_url: &str, wait: Wait) -> Result<RunLock> {
     let watcher = std::thread::Builder::new()
         .name("run-lock".to_owned())
         .spawn(move || watch(conn, &flag, &stopped))
-        .map_err(|e| Error::Message(format!("cannot watch the run lock: {e}")))?;
+        .map_err(LockError::Watch)?;
     Ok(RunLock {
         lost,
         stop: Some(stop),

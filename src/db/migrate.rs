@@ -3,9 +3,20 @@
 use diesel::pg::Pg;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// diesel_migrations reports its errors boxed.
+type MigrationFailure = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("migration failed: {0}")]
+    Apply(#[source] MigrationFailure),
+    #[error("cannot read applied migrations: {0}")]
+    ReadApplied(#[source] MigrationFailure),
+}
 
 /// Apply pending migrations; returns the versions applied (empty when up to date).
 ///
@@ -14,7 +25,7 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 pub fn run_pending(conn: &mut impl MigrationHarness<Pg>) -> Result<Vec<String>> {
     let applied = conn
         .run_pending_migrations(MIGRATIONS)
-        .map_err(|e| Error::Message(format!("migration failed: {e}")))?;
+        .map_err(MigrateError::Apply)?;
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 
@@ -22,7 +33,7 @@ pub fn run_pending(conn: &mut impl MigrationHarness<Pg>) -> Result<Vec<String>> 
 pub fn applied(conn: &mut impl MigrationHarness<Pg>) -> Result<Vec<String>> {
     let mut versions: Vec<String> = conn
         .applied_migrations()
-        .map_err(|e| Error::Message(format!("cannot read applied migrations: {e}")))?
+        .map_err(MigrateError::ReadApplied)?
         .iter()
         .map(ToString::to_string)
         .collect();

@@ -199,7 +199,12 @@ pub fn ensure_database(database_url: &str) -> Result<()> {
         return Err(refused.into());
     };
     if database_exists(&mut conn, &name) {
-        return Err(refused.into());
+        // It exists now: either the refusal had another cause, or a concurrent run
+        // created it between our attempt and this check. A second attempt tells which.
+        return match PgConnection::establish(database_url) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(refused.into()),
+        };
     }
     tracing::info!(database = %name, "creating database");
     match conn.batch_execute(&format!("CREATE DATABASE {}", quote::ident(&name))) {

@@ -89,6 +89,7 @@ diesel::table! {
         first_at -> Timestamptz,
         last_at -> Timestamptz,
         logged_at -> Timestamptz,
+        applied_by -> Array<Text>,
     }
 }
 

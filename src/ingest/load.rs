@@ -15,10 +15,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Date, Text};
 use diesel::upsert::excluded;
 
+use super::buckets;
 use super::manifest::{Change, Entry};
 use super::parse::{Bar, Parsed};
 use crate::db::changelog::{self, Source, Span};
 use crate::db::schema::{daily_prices, data_quality, ingest_files, ingest_rejects};
+use crate::db::storage::{aggregates, Aggregate};
 
 /// Rows per multi-row INSERT for flags and rejects (well under the 65,535 bind limit).
 const INSERT_BATCH: usize = 5_000;
@@ -44,11 +46,14 @@ pub struct PreparedFile {
 }
 
 /// Load every file of `batch` in one transaction; returns the number of bars written and
-/// the spans of days changed, per symbol (as recorded in the change log).
+/// the spans of days changed, per symbol (as recorded in the change log). The buckets of
+/// the symbols whose rows the batch replaces whole are written into `direct` aggregates
+/// too, and their log entries say so (see [`write_buckets`]).
 pub fn load_batch(
     conn: &mut PgConnection,
     batch: &[PreparedFile],
     encoding: CopyEncoding,
+    direct: &[Aggregate],
 ) -> QueryResult<(usize, Vec<Span>)> {
     conn.transaction(|conn| {
         // The DELETEs below are a few index probes. On a table loaded but not yet
@@ -92,6 +97,7 @@ pub fn load_batch(
                 widen(&mut spans, &file.entry.symbol, first, last);
             }
         }
+        let written_buckets = write_buckets(conn, batch, direct)?;
         insert_flags(conn, batch)?;
         insert_rejects(conn, batch)?;
         upsert_manifest(conn, batch)?;
@@ -99,9 +105,43 @@ pub fn load_batch(
             .into_iter()
             .map(|(symbol, (first, last))| Span::days(symbol, first, last))
             .collect();
-        changelog::record(conn, Source::DailyPrices, &spans)?;
+        let (applied, others): (Vec<Span>, Vec<Span>) = spans
+            .iter()
+            .cloned()
+            .partition(|s| written_buckets.contains(s.symbol.as_str()));
+        let consumers: Vec<String> = direct.iter().map(|&a| aggregates::consumer(a)).collect();
+        changelog::record_applied(conn, Source::DailyPrices, &applied, &consumers)?;
+        changelog::record(conn, Source::DailyPrices, &others)?;
         crate::crashpoint::reached("ingest.before_commit");
         Ok((written, spans))
+    })
+}
+
+/// Delete every row of `symbols` and their manifest entries in one transaction: files
+/// gone under `on_missing = "delete"`. The deleted days go to the change log exactly as a
+/// replaced file's old rows do, so aggregates and incremental tables forget them too.
+pub fn delete_symbols(conn: &mut PgConnection, symbols: &[&str]) -> QueryResult<Vec<Span>> {
+    conn.transaction(|conn| {
+        // As in `load_batch`: a few index probes, whatever the planner guesses.
+        diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
+        diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+        let spans: Vec<Span> = stored_ranges(conn, symbols)?
+            .into_iter()
+            .map(|(symbol, first, last)| Span::days(symbol, first, last))
+            .collect();
+        for table in [
+            "daily_prices",
+            "data_quality",
+            "ingest_rejects",
+            "ingest_files",
+        ] {
+            // The table names are constants; the symbols travel as a bound array.
+            diesel::sql_query(format!("DELETE FROM {table} WHERE symbol = ANY($1)"))
+                .bind::<Array<Text>, _>(symbols)
+                .execute(conn)?;
+        }
+        changelog::record(conn, Source::DailyPrices, &spans)?;
+        Ok(spans)
     })
 }
 
@@ -159,15 +199,69 @@ pub fn stored_days(
     Ok(days.into_iter().collect())
 }
 
+/// Write the weekly/monthly buckets of the batch's new and replaced files — whose rows
+/// are then exactly their symbol's rows — into the `direct` aggregates, computed from
+/// the parsed bars. Returns the symbols written; a symbol whose buckets cannot be
+/// computed exactly here ([`buckets::compute`]) is left out, and so left to the SQL
+/// refresh its log entry asks for. Grown files (appended days) are left to it too:
+/// their buckets mix stored and new rows.
+fn write_buckets<'a>(
+    conn: &mut PgConnection,
+    batch: &'a [PreparedFile],
+    direct: &[Aggregate],
+) -> QueryResult<std::collections::HashSet<&'a str>> {
+    if direct.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let computed: Vec<(&str, Vec<Vec<buckets::BucketRow>>)> = batch
+        .iter()
+        .filter(|f| matches!(f.change, Change::New | Change::Replaced))
+        .filter_map(|f| {
+            let rows: Option<Vec<_>> = direct
+                .iter()
+                .map(|&a| buckets::compute(a, &f.parsed.bars))
+                .collect();
+            Some((f.entry.symbol.as_str(), rows?))
+        })
+        .collect();
+    let symbols: Vec<&str> = computed.iter().map(|(s, _)| *s).collect();
+    if symbols.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    for (i, &aggregate) in direct.iter().enumerate() {
+        aggregates::replace_buckets(conn, aggregate, &symbols, |out: &mut dyn std::io::Write| {
+            let mut buf = Vec::with_capacity(COPY_CHUNK + 256);
+            push_copy_header(&mut buf);
+            for (symbol, rows) in &computed {
+                for row in &rows[i] {
+                    buckets::encode_binary_row(&mut buf, symbol.as_bytes(), row);
+                    if buf.len() >= COPY_CHUNK {
+                        out.write_all(&buf).map_err(copy_error)?;
+                        buf.clear();
+                    }
+                }
+            }
+            buf.extend_from_slice(&(-1i16).to_be_bytes());
+            out.write_all(&buf).map_err(copy_error)
+        })?;
+    }
+    Ok(symbols.into_iter().collect())
+}
+
+/// The binary COPY signature, flags (no OIDs) and an empty header extension.
+fn push_copy_header(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0i32.to_be_bytes());
+    buf.extend_from_slice(&0i32.to_be_bytes());
+}
+
 /// PostgreSQL's binary COPY format: a signature, then per row a field count and each
 /// field as a length and its network-order bytes (-1 for NULL), then a -1 trailer.
 fn copy_binary(conn: &mut PgConnection, batch: &[PreparedFile]) -> QueryResult<usize> {
     diesel::copy_from(daily_prices::table)
         .from_raw_data(daily_prices::table, |out: &mut dyn std::io::Write| {
             let mut buf = Vec::with_capacity(COPY_CHUNK + 256);
-            buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-            buf.extend_from_slice(&0i32.to_be_bytes()); // flags: no OIDs
-            buf.extend_from_slice(&0i32.to_be_bytes()); // no header extension
+            push_copy_header(&mut buf);
             for file in batch {
                 for bar in &file.parsed.bars {
                     encode_binary_row(&mut buf, file.entry.symbol.as_bytes(), bar);

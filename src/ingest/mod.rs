@@ -7,6 +7,8 @@
 //! are retried one per transaction, so a bad file fails alone. Batches are parsed and
 //! loaded in parallel (rayon), each worker with its own pooled connection.
 
+pub mod buckets;
+pub mod coverage;
 pub mod discover;
 pub mod load;
 pub mod manifest;
@@ -14,7 +16,7 @@ pub mod parse;
 pub mod rejects;
 pub mod symbols;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -26,7 +28,7 @@ use self::manifest::{Change, Entry};
 use crate::db::Pool;
 use crate::error::{Error, Result};
 use crate::job::rules::RuleSet;
-use crate::job::{IngestSource, Job, SourceKind};
+use crate::job::{IngestSource, Job, OnMissing, SourceKind};
 use crate::progress::Progress;
 
 /// What one ingest did, printed at the end and written as JSON beside the reports.
@@ -54,9 +56,16 @@ pub struct IngestSummary {
     pub touched: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     /// Files that failed, with why. Their symbols keep their previous rows.
     pub failures: Vec<FileFailure>,
-    /// Manifest files no longer found; their rows are kept.
-    pub missing: Vec<String>,
-    /// Files left out by discovery (e.g. a second file for the same symbol).
+    /// Patterns that could not be read (their folder is gone) or that find nothing
+    /// where files were loaded from before: the input is missing, not empty.
+    pub pattern_failures: Vec<String>,
+    /// Symbols claimed by more than one file with none preferred by `priority`: none
+    /// of those files is loaded, and the symbol keeps its rows.
+    pub conflicts: Vec<ConflictReport>,
+    /// Files loaded before and no longer found, with what happened to their rows.
+    pub missing: Vec<MissingFile>,
+    /// What the patterns matched and did not load, with why (directories, broken
+    /// links, case variants, undecodable names, files shadowed by a higher priority).
     pub ignored: Vec<FileFailure>,
 }
 
@@ -64,6 +73,92 @@ pub struct IngestSummary {
 pub struct FileFailure {
     pub path: String,
     pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConflictReport {
+    /// Every file involved, sorted.
+    pub paths: Vec<String>,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MissingFile {
+    pub path: String,
+    pub symbol: String,
+    /// `kept` or `deleted`.
+    pub rows: MissingRows,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingRows {
+    Kept,
+    Deleted,
+}
+
+impl IngestSummary {
+    /// What the report's header says about this ingest: counts only (the paths are in
+    /// `summary.json`), and nothing when everything loaded.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut failed = Vec::new();
+        for (n, what) in [
+            (self.pattern_failures.len(), "pattern without input"),
+            (self.conflicts.len(), "symbol left ambiguous"),
+            (self.failures.len(), "file failed"),
+        ] {
+            if n > 0 {
+                failed.push(plural(n, what));
+            }
+        }
+        if !failed.is_empty() {
+            notes.push(format!(
+                "ingest: {}; these prices may be stale (see summary.json)",
+                failed.join(", ")
+            ));
+        }
+        let deleted = self
+            .missing
+            .iter()
+            .filter(|m| m.rows == MissingRows::Deleted)
+            .count();
+        let kept = self.missing.len() - deleted;
+        if kept > 0 {
+            notes.push(format!(
+                "ingest: {} loaded before {} gone, rows kept (see summary.json)",
+                plural(kept, "file"),
+                if kept == 1 { "is" } else { "are" }
+            ));
+        }
+        if deleted > 0 {
+            notes.push(format!(
+                "ingest: {} gone, rows deleted (see summary.json)",
+                plural(deleted, "file")
+            ));
+        }
+        if !self.ignored.is_empty() {
+            notes.push(format!(
+                "ingest: {} matched and not loaded (see summary.json)",
+                plural(self.ignored.len(), "path")
+            ));
+        }
+        notes
+    }
+
+    /// Every failure as one line: files, patterns, conflicting symbols.
+    pub fn failure_lines(&self) -> Vec<String> {
+        self.pattern_failures
+            .iter()
+            .cloned()
+            .chain(self.conflicts.iter().map(|c| c.error.clone()))
+            .chain(
+                self.failures
+                    .iter()
+                    .map(|f| format!("{}: {}", f.path, f.error)),
+            )
+            .collect()
+    }
 }
 
 impl IngestSummary {
@@ -102,6 +197,9 @@ pub struct IngestOptions {
     /// Raised when the run must stop (its lock was lost): batches not started yet are
     /// left for the next run.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Aggregates whose buckets each batch writes itself for the symbols it replaces
+    /// (from `db::storage::aggregates::prepare_ingest`; empty = all left to the drain).
+    pub aggregates: Vec<crate::db::storage::Aggregate>,
 }
 
 /// Input bytes per batch: about 80 k rows, a few MB of bars in memory per worker.
@@ -134,20 +232,17 @@ impl Default for IngestOptions {
             encoding,
             batch_bytes,
             stop: None,
+            aggregates: Vec::new(),
         }
     }
 }
 
-/// The newest trading day in `daily_prices` (None when nothing is loaded): what a job
-/// without `as_of` analyses.
-pub fn latest_day(conn: &mut diesel::PgConnection) -> Result<Option<chrono::NaiveDate>> {
-    use diesel::prelude::*;
-
-    use crate::db::schema::daily_prices;
-    daily_prices::table
-        .select(diesel::dsl::max(daily_prices::day))
-        .first(conn)
-        .map_err(crate::db::db_error("finding the latest trading day"))
+/// The last plausible day of a price row: today by the run's clock (the test clock
+/// when `RUNNER_CLOCK_START` is set), in the time zone that reaches a date first
+/// (UTC+14), so an exchange east of UTC is never ahead of it.
+fn today() -> Result<chrono::NaiveDate> {
+    let now = crate::scheduler::clock::Clock::from_env()?.now();
+    Ok((now + chrono::Duration::hours(14)).date_naive())
 }
 
 /// Run every ingest source of `job`.
@@ -155,7 +250,7 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
     let started = Instant::now();
     let mut summary = IngestSummary::default();
     for source in job.ingest.iter().filter(|s| s.kind == SourceKind::Symbols) {
-        summary.symbols_upserted += load_symbols(pool, source)? as u64;
+        load_symbols(pool, source, &mut summary)?;
     }
     let price_sources: Vec<&IngestSource> = job
         .ingest
@@ -165,24 +260,65 @@ pub fn run(pool: &Pool, job: &Job, options: &IngestOptions) -> Result<IngestSumm
     if !price_sources.is_empty() {
         load_prices(pool, &price_sources, options, &mut summary)?;
     }
+    summary.failures.sort_by(|a, b| a.path.cmp(&b.path));
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     summary.rows_per_sec = summary.rows_loaded as f64 / summary.elapsed_secs.max(1e-9);
     Ok(summary)
 }
 
-fn load_symbols(pool: &Pool, source: &IngestSource) -> Result<usize> {
-    let mut written = 0;
-    for path in discover::files_of(source).map_err(Error::Message)? {
-        let (rows, rejects) = symbols::parse(&path).map_err(Error::Message)?;
-        for r in &rejects {
-            tracing::warn!("{}:{}: {} ({})", path.display(), r.line, r.reason, r.raw);
+/// Load each metadata file of `source`. A file that cannot be read at all is a failure
+/// of that file (the run exits 1 at the end); its bad lines are rejects.
+fn load_symbols(pool: &Pool, source: &IngestSource, summary: &mut IngestSummary) -> Result<()> {
+    let mut files = Vec::new();
+    for pattern in &source.patterns {
+        match discover::scan(pattern) {
+            Ok(scan) => {
+                files.extend(scan.files);
+                for skipped in scan.skipped {
+                    tracing::warn!("not loaded: {}: {}", skipped.path.display(), skipped.reason);
+                    summary.ignored.push(FileFailure {
+                        path: skipped.path.display().to_string(),
+                        error: skipped.reason.to_string(),
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                summary.pattern_failures.push(e.to_string());
+            }
         }
-        let mut conn = crate::db::pool::checkout(pool)?;
-        written += symbols::upsert(&mut conn, &rows)
-            .map_err(crate::db::db_error(format!("loading {}", path.display())))?;
-        tracing::info!(file = %path.display(), symbols = rows.len(), "symbol metadata loaded");
     }
-    Ok(written)
+    files.sort();
+    files.dedup();
+    for path in files {
+        let path_text = path.display().to_string();
+        let parsed = match symbols::parse(&path) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                tracing::error!(file = %path_text, "{e}; no symbol metadata loaded from it");
+                summary.files_failed += 1;
+                summary.failures.push(FileFailure {
+                    path: path_text,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        for r in &parsed.rejects {
+            tracing::warn!("{path_text}:{}: {}: {}", r.line, r.rule, r.reason);
+            *summary
+                .rejects_by_rule
+                .entry(r.rule.to_owned())
+                .or_default() += 1;
+        }
+        summary.rows_rejected += parsed.rejects.len() as u64;
+        let mut conn = crate::db::pool::checkout(pool)?;
+        summary.symbols_upserted += symbols::upsert(&mut conn, &path_text, &parsed)
+            .map_err(crate::db::db_error(format!("loading {path_text}")))?
+            as u64;
+        tracing::info!(file = %path_text, symbols = parsed.rows.len(), rejected = parsed.rejects.len(), "symbol metadata loaded");
+    }
+    Ok(())
 }
 
 /// The outcome of one file.
@@ -209,9 +345,229 @@ struct Counts {
 }
 
 /// Per-source settings the workers need.
-struct SourceSettings<'a> {
-    rules: &'a RuleSet,
+struct SourceSettings {
+    /// The source's rules, with today's date for `after_today`.
+    rules: RuleSet,
     max_reject_ratio: Option<f64>,
+    priority: i64,
+}
+
+/// Does a file of source `new` win over what source `old` loaded? Only with a strictly
+/// higher `priority`; a source no longer in the job counts as 0.
+fn outranks(settings: &BTreeMap<&str, SourceSettings>, new: &str, old: &str) -> bool {
+    let priority = |name: &str| settings.get(name).map_or(0, |s| s.priority);
+    new != old && priority(new) > priority(old)
+}
+
+/// How to let a file of source `new` replace what source `old` loaded.
+fn priority_hint(new: &str, old: &str) -> String {
+    if new == old {
+        format!("to let it replace them, list it in a source with a higher `priority` than `{old}`")
+    } else {
+        format!("to let it replace them, give source `{new}` a higher `priority` than `{old}`")
+    }
+}
+
+/// The log lines and summary entries of discovery: patterns that could not be read or
+/// no longer match, conflicting symbols, and what was seen and not loaded.
+fn report_discovery(
+    discovery: &discover::Discovery,
+    manifest: &std::collections::HashMap<String, Entry>,
+    summary: &mut IngestSummary,
+) {
+    for outcome in &discovery.patterns {
+        let problem = match &outcome.matched {
+            Err(e) => Some(e.to_string()),
+            Ok(0) => no_longer_matches(outcome, manifest).map(|e| e.to_string()),
+            Ok(_) => None,
+        };
+        if let Some(problem) = problem {
+            tracing::error!("{problem}");
+            summary.pattern_failures.push(problem);
+        }
+    }
+    for conflict in &discovery.conflicts {
+        let error = conflict.to_string();
+        tracing::error!("{error}");
+        summary.conflicts.push(ConflictReport {
+            paths: conflict
+                .files
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect(),
+            error,
+        });
+    }
+    for skipped in &discovery.skipped {
+        tracing::warn!("not loaded: {}: {}", skipped.path.display(), skipped.reason);
+        summary.ignored.push(FileFailure {
+            path: skipped.path.display().to_string(),
+            error: skipped.reason.to_string(),
+        });
+    }
+}
+
+/// Options that make the manifest's paths comparable with what `glob` found.
+const GLOB_MATCH: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: false,
+};
+
+/// A pattern that found nothing is a failure when files were loaded through it before.
+fn no_longer_matches(
+    outcome: &discover::PatternOutcome,
+    manifest: &std::collections::HashMap<String, Entry>,
+) -> Option<discover::DiscoverError> {
+    let glob = glob::Pattern::new(&outcome.pattern.glob).ok()?;
+    let mut loaded: Vec<&str> = manifest
+        .values()
+        .filter(|e| e.source == outcome.source)
+        .filter(|e| glob.matches_path_with(std::path::Path::new(&e.path), GLOB_MATCH))
+        .map(|e| e.path.as_str())
+        .collect();
+    loaded.sort_unstable();
+    let example = (*loaded.first()?).to_owned();
+    Some(discover::DiscoverError::NoLongerMatches {
+        pattern: outcome.pattern.written.clone(),
+        folder: outcome.pattern.folder.clone(),
+        loaded: loaded.len(),
+        example,
+    })
+}
+
+/// Files loaded before and not found now: listed once, and under `on_missing =
+/// "delete"` their symbols' rows are deleted — but only when the file was gone from a
+/// pattern that still reads. A source with a failed pattern deletes nothing (a folder
+/// that is gone is a missing input, not a deletion), nor does a file that no pattern of
+/// the job covers any more (`--var data_dir=…` pointing elsewhere).
+fn forget_missing(
+    pool: &Pool,
+    sources: &[&IngestSource],
+    discovery: &discover::Discovery,
+    manifest: &std::collections::HashMap<String, Entry>,
+    summary: &mut IngestSummary,
+) -> Result<()> {
+    let seen = discovery.symbols_seen();
+    let failed_sources: std::collections::HashSet<&str> = discovery
+        .patterns
+        .iter()
+        .filter(|o| match &o.matched {
+            Err(_) => true,
+            Ok(0) => no_longer_matches(o, manifest).is_some(),
+            Ok(_) => false,
+        })
+        .map(|o| o.source.as_str())
+        .collect();
+    let covers = |entry: &Entry| {
+        discovery.patterns.iter().any(|o| {
+            o.source == entry.source
+                && glob::Pattern::new(&o.pattern.glob).is_ok_and(|g| {
+                    g.matches_path_with(std::path::Path::new(&entry.path), GLOB_MATCH)
+                })
+        })
+    };
+    let mut gone: Vec<&Entry> = manifest
+        .values()
+        .filter(|e| !seen.contains(&e.symbol))
+        .filter(|e| sources.iter().any(|s| s.name == e.source))
+        .collect();
+    gone.sort_by(|a, b| a.path.cmp(&b.path));
+    // One log line per group.
+    let mut behind_failed = Vec::new();
+    let mut uncovered = Vec::new();
+    let mut kept = Vec::new();
+    let mut deleted = Vec::new();
+    for entry in gone {
+        let delete = sources
+            .iter()
+            .any(|s| s.name == entry.source && s.on_missing == OnMissing::Delete);
+        if failed_sources.contains(entry.source.as_str()) {
+            behind_failed.push(entry);
+        } else if !delete {
+            kept.push(entry);
+        } else if !covers(entry) {
+            uncovered.push(entry);
+        } else {
+            deleted.push(entry);
+        }
+    }
+    if !deleted.is_empty() {
+        let symbols: Vec<&str> = deleted.iter().map(|e| e.symbol.as_str()).collect();
+        let mut conn = crate::db::pool::checkout(pool)?;
+        let spans = load::delete_symbols(&mut conn, &symbols).map_err(crate::db::db_error(
+            "deleting the rows of files that are gone",
+        ))?;
+        for span in &spans {
+            summary.touched = crate::db::storage::widen(
+                summary.touched,
+                Some((span.first_day(), span.last_day())),
+            );
+        }
+    }
+    for (group, rows, why) in [
+        (
+            &behind_failed,
+            MissingRows::Kept,
+            "rows kept: a pattern of their source failed",
+        ),
+        (
+            &uncovered,
+            MissingRows::Kept,
+            "rows kept: no pattern of their source covers them now",
+        ),
+        (
+            &kept,
+            MissingRows::Kept,
+            "rows kept (on_missing = \"keep\")",
+        ),
+        (
+            &deleted,
+            MissingRows::Deleted,
+            "rows deleted (on_missing = \"delete\")",
+        ),
+    ] {
+        if group.is_empty() {
+            continue;
+        }
+        tracing::warn!(
+            "{} loaded before {} gone, {why}: {}",
+            plural(group.len(), "file"),
+            if group.len() == 1 { "is" } else { "are" },
+            few(group.iter().map(|e| e.path.as_str()))
+        );
+        summary.missing.extend(group.iter().map(|e| MissingFile {
+            path: e.path.clone(),
+            symbol: e.symbol.clone(),
+            rows,
+        }));
+    }
+    summary.missing.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(())
+}
+
+/// `1 file`, `2 files`; the noun is the first word (`2 files failed`).
+fn plural(n: usize, words: &str) -> String {
+    if n == 1 {
+        return format!("1 {words}");
+    }
+    match words.split_once(' ') {
+        Some((noun, rest)) => format!("{n} {noun}s {rest}"),
+        None => format!("{n} {words}s"),
+    }
+}
+
+/// The first few of `items`, then how many more: one log line however many there are.
+fn few<'a>(items: impl ExactSizeIterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 5;
+    let total = items.len();
+    let mut text: Vec<&str> = items.take(SHOWN).collect();
+    let more = total.saturating_sub(SHOWN);
+    let more_text = format!("and {more} more (see summary.json)");
+    if more > 0 {
+        text.push(&more_text);
+    }
+    text.join(", ")
 }
 
 fn load_prices(
@@ -220,47 +576,58 @@ fn load_prices(
     options: &IngestOptions,
     summary: &mut IngestSummary,
 ) -> Result<()> {
-    let (files, ignored) = discover::discover(sources).map_err(Error::Message)?;
-    summary.ignored = ignored
-        .into_iter()
-        .map(|s| FileFailure {
-            path: s.path.display().to_string(),
-            error: s.reason,
-        })
-        .collect();
+    let discovery = discover::discover(sources);
     let manifest = {
         let mut conn = crate::db::pool::checkout(pool)?;
         manifest::load_all(&mut conn)?
     };
+    report_discovery(&discovery, &manifest, summary);
+    forget_missing(pool, sources, &discovery, &manifest, summary)?;
+    let files = &discovery.files;
     summary.files_seen = files.len() as u64;
-    let source_names: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-    let found: HashSet<&str> = files.iter().map(|f| f.symbol.as_str()).collect();
-    summary.missing = manifest
-        .values()
-        .filter(|e| source_names.contains(e.source.as_str()) && !found.contains(e.symbol.as_str()))
-        .map(|e| e.path.clone())
-        .collect();
-    summary.missing.sort();
-    for path in &summary.missing {
-        tracing::warn!(file = %path, "file is gone; its rows are kept");
-    }
+    let today = today()?;
     let settings: BTreeMap<&str, SourceSettings> = sources
         .iter()
         .map(|s| {
             (
                 s.name.as_str(),
                 SourceSettings {
-                    rules: &s.rules,
+                    rules: s.rules.clone().with_today(today),
                     max_reject_ratio: s.max_reject_ratio,
+                    priority: s.priority,
                 },
             )
         })
+        .collect();
+    let by_key: std::collections::HashMap<String, &Entry> = manifest
+        .values()
+        .map(|e| (discover::symbol_key(&e.symbol), e))
         .collect();
 
     // Unchanged files are decided on their stamp alone, without reading them.
     let mut results = Vec::with_capacity(files.len());
     let mut pending = Vec::new();
-    for file in &files {
+    for file in files {
+        // `aapl.csv` where `AAPL` was loaded: a second name for one symbol.
+        if !manifest.contains_key(&file.symbol) {
+            if let Some(other) = by_key.get(&discover::symbol_key(&file.symbol)) {
+                if !outranks(&settings, &file.source, &other.source) {
+                    results.push(FileResult::Failed(FileFailure {
+                        path: file.path.display().to_string(),
+                        error: format!(
+                            "symbol `{}` differs only in case or surrounding spaces from `{}`, \
+                             loaded from {}: not loaded, the rows of `{}` are kept ({})",
+                            file.symbol,
+                            other.symbol,
+                            other.path,
+                            other.symbol,
+                            priority_hint(&file.source, &other.source)
+                        ),
+                    }));
+                    continue;
+                }
+            }
+        }
         match manifest::stamp(&file.path) {
             Err(e) => results.push(FileResult::Failed(FileFailure {
                 path: file.path.display().to_string(),
@@ -304,7 +671,7 @@ fn load_prices(
                         })
                         .collect()
                 } else {
-                    ingest_batch(pool, batch, &manifest, &settings, options.encoding)
+                    ingest_batch(pool, batch, &manifest, &settings, options)
                 };
                 for result in &results {
                     progress.advance(match result {
@@ -386,8 +753,9 @@ fn ingest_batch(
     batch: &[PendingFile<'_>],
     manifest: &std::collections::HashMap<String, Entry>,
     settings: &BTreeMap<&str, SourceSettings>,
-    encoding: CopyEncoding,
+    options: &IngestOptions,
 ) -> Vec<FileResult> {
+    let (encoding, direct) = (options.encoding, options.aggregates.as_slice());
     let mut results = Vec::with_capacity(batch.len());
     let mut conn = match pool.get() {
         Ok(c) => c,
@@ -406,7 +774,9 @@ fn ingest_batch(
         let Some(source) = settings.get(file.source.as_str()) else {
             continue;
         };
-        match prepare_file(&mut conn, file, manifest.get(&file.symbol), *stamp, source) {
+        let entry = manifest.get(&file.symbol);
+        let takes_over = entry.is_some_and(|e| outranks(settings, &file.source, &e.source));
+        match prepare_file(&mut conn, file, entry, *stamp, source, takes_over) {
             Ok(p) => prepared.push(p),
             Err(failure) => results.push(FileResult::Failed(failure)),
         }
@@ -415,7 +785,7 @@ fn ingest_batch(
         return results;
     }
     let (files, bytes): (Vec<load::PreparedFile>, Vec<u64>) = prepared.into_iter().unzip();
-    match load::load_batch(&mut conn, &files, encoding) {
+    match load::load_batch(&mut conn, &files, encoding, direct) {
         Ok((_, spans)) => {
             crate::crashpoint::reached("ingest.after_commit");
             results.extend(
@@ -430,7 +800,7 @@ fn ingest_batch(
         }
         Err(_) => {
             for (file, b) in files.into_iter().zip(bytes) {
-                match load::load_batch(&mut conn, std::slice::from_ref(&file), encoding) {
+                match load::load_batch(&mut conn, std::slice::from_ref(&file), encoding, direct) {
                     Ok((_, spans)) => results.push(loaded(file, b, &spans)),
                     Err(e) => {
                         results.push(failed(&file.entry.path, format!("loading failed: {e}")))
@@ -495,6 +865,7 @@ fn prepare_file(
     entry: Option<&Entry>,
     stamp: manifest::Stamp,
     source: &SourceSettings,
+    takes_over: bool,
 ) -> std::result::Result<(load::PreparedFile, u64), FileFailure> {
     let path_text = file.path.display().to_string();
     let fail = |error: String| FileFailure {
@@ -503,25 +874,54 @@ fn prepare_file(
     };
     let data = std::fs::read(&file.path).map_err(|e| fail(format!("cannot read: {e}")))?;
     let change = manifest::classify(entry, &data);
+    if let Some(old) = entry.filter(|_| !takes_over) {
+        // Loaded from elsewhere: appending (or a pure move) loses nothing, but replacing
+        // the symbol's rows or changing its asset class is not this file's call.
+        let hint = || priority_hint(&file.source, &old.source);
+        if old.asset_class != file.asset_class {
+            return Err(fail(format!(
+                "symbol `{}` was loaded from {} as `{}`; this file would make it `{}`: \
+                 not loaded, the rows are kept ({})",
+                file.symbol,
+                old.path,
+                old.asset_class,
+                file.asset_class,
+                hint()
+            )));
+        }
+        if old.path != path_text && change == Change::Replaced {
+            return Err(fail(format!(
+                "symbol `{}` was loaded from {}; this file would replace its rows: \
+                 not loaded, the rows are kept ({})",
+                file.symbol,
+                old.path,
+                hint()
+            )));
+        }
+    }
     let parsed = match &change {
         Change::Touched | Change::Unchanged => parse::Parsed::default(),
-        Change::Grew { offset, first_line } => match parse::read_header(&data).map_err(&fail)? {
-            Some((columns, _)) => {
-                // Appended rows are new unless their day is stored: a day before the
-                // file's last one is a late addition to history, not a duplicate.
-                let stored = load::stored_days(conn, &file.symbol)
-                    .map_err(|e| fail(format!("reading the stored days: {e}")))?;
-                parse::parse_rows(
-                    &data[*offset..],
-                    *first_line,
-                    &columns,
-                    source.rules,
-                    stored,
-                )
+        Change::Grew { offset, first_line } => {
+            match parse::read_header(&data).map_err(|e| fail(e.to_string()))? {
+                Some((columns, _)) => {
+                    // Appended rows are new unless their day is stored: a day before the
+                    // file's last one is a late addition to history, not a duplicate.
+                    let stored = load::stored_days(conn, &file.symbol)
+                        .map_err(|e| fail(format!("reading the stored days: {e}")))?;
+                    parse::parse_rows(
+                        &data[*offset..],
+                        *first_line,
+                        &columns,
+                        &source.rules,
+                        stored,
+                    )
+                }
+                None => parse::Parsed::default(),
             }
-            None => parse::Parsed::default(),
-        },
-        Change::New | Change::Replaced => parse::parse_file(&data, source.rules).map_err(&fail)?,
+        }
+        Change::New | Change::Replaced => {
+            parse::parse_file(&data, &source.rules).map_err(|e| fail(e.to_string()))?
+        }
     };
     let rows = parsed.bars.len() as u64;
     let rejected = parsed.rejects.len() as u64;

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{suggest, Diagnostic, Diagnostics, Location};
-use crate::job::rules::{Outcome, Rule, RuleSet};
+use crate::job::rules::{RuleError, RuleSet};
 
 /// Used when neither the feed nor `NATS_URL` names a server.
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -193,8 +193,8 @@ impl Checker<'_> {
             );
         }
         for s in spec.subjects.get_ref() {
-            if let Err(message) = check_subject(s.get_ref(), true) {
-                self.problem(s, &key("subjects"), message);
+            if let Err(error) = check_subject(s.get_ref(), true) {
+                self.problem(s, &key("subjects"), error.to_string());
             }
         }
         let format = match spec.format.as_ref().map(|f| (f, f.get_ref().as_str())) {
@@ -282,8 +282,8 @@ impl Checker<'_> {
         }
         let dead_letter_subject = match &spec.dead_letter_subject {
             Some(d) => {
-                if let Err(message) = check_subject(d.get_ref(), false) {
-                    self.problem(d, &key("dead_letter_subject"), message);
+                if let Err(error) = check_subject(d.get_ref(), false) {
+                    self.problem(d, &key("dead_letter_subject"), error.to_string());
                 } else if subjects.iter().any(|s| subject_matches(s, d.get_ref())) {
                     self.problem(
                         d,
@@ -382,53 +382,49 @@ impl Checker<'_> {
             None => default,
             Some(v) => match parse_duration(v.get_ref()) {
                 Ok(d) => d,
-                Err(message) => {
-                    self.problem(v, key, message);
+                Err(error) => {
+                    self.problem(v, key, error.to_string());
                     default
                 }
             },
         }
     }
 
-    /// The same rules, outcomes and limits as `[ingest.rules]`.
+    /// The same rules, outcomes, `min_day` and limits as `[ingest.rules]`.
     fn rules(&mut self, spec: &FeedSpec, name: &str) -> RuleSet {
         let mut rules = RuleSet::default();
-        for (rule_name, outcome) in &spec.rules {
+        for (rule_name, value) in &spec.rules {
             let key = format!("feed.{name}.rules.{rule_name}");
-            let Some(rule) = Rule::from_name(rule_name) else {
-                let known: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
-                let mut message = format!(
-                    "unknown rule `{rule_name}`; known rules: {}",
-                    known.join(", ")
-                );
-                if let Some(s) = suggest(rule_name, known) {
-                    message.push_str(&format!(" (did you mean `{s}`?)"));
+            if let Err(e) = rules.configure(rule_name, value.get_ref()) {
+                let mut message = e.to_string();
+                if let RuleError::UnknownRule { .. } = e {
+                    if let Some(s) = suggest(rule_name, RuleSet::keys()) {
+                        message.push_str(&format!(" (did you mean `{s}`?)"));
+                    }
                 }
-                self.problem(outcome, &key, message);
-                continue;
-            };
-            let Some(value) = Outcome::from_name(outcome.get_ref()) else {
-                self.problem(
-                    outcome,
-                    &key,
-                    format!(
-                        "unknown outcome `{}` for rule `{rule_name}`: use `reject`, `repair` or `flag`",
-                        outcome.get_ref()
-                    ),
-                );
-                continue;
-            };
-            if let Err(message) = rules.set(rule, value) {
-                self.problem(outcome, &key, message);
+                self.problem(value, &key, message);
             }
         }
         rules
     }
 }
 
+/// Why a feed value is refused; each becomes a config diagnostic at the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedValueError {
+    #[error("`{text}` is not a duration like `200ms`, `5s` or `1m`")]
+    NotADuration { text: String },
+    #[error("`{text}` must be longer than zero")]
+    ZeroDuration { text: String },
+    #[error("`{subject}` is not a valid {}subject", if *wildcards { "" } else { "publish " })]
+    BadSubject { subject: String, wildcards: bool },
+}
+
 /// `250ms`, `2s`, `1m`: a short duration.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration like `200ms`, `5s` or `1m`");
+pub fn parse_duration(text: &str) -> Result<Duration, FeedValueError> {
+    let bad = || FeedValueError::NotADuration {
+        text: text.to_owned(),
+    };
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let amount: u64 = t[..split].parse().map_err(|_| bad())?;
@@ -439,14 +435,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     if duration.is_zero() {
-        return Err(format!("`{text}` must be longer than zero"));
+        return Err(FeedValueError::ZeroDuration {
+            text: text.to_owned(),
+        });
     }
     Ok(duration)
 }
 
 /// A NATS subject: dot-separated tokens, no spaces; wildcards (`*` tokens, a final `>`)
 /// only where subscribing (`wildcards`).
-fn check_subject(subject: &str, wildcards: bool) -> Result<(), String> {
+fn check_subject(subject: &str, wildcards: bool) -> Result<(), FeedValueError> {
     let tokens: Vec<&str> = subject.split('.').collect();
     let last = tokens.len() - 1;
     for (i, token) in tokens.iter().enumerate() {
@@ -458,10 +456,10 @@ fn check_subject(subject: &str, wildcards: bool) -> Result<(), String> {
                 t => !t.contains(['*', '>']),
             };
         if !ok {
-            return Err(format!(
-                "`{subject}` is not a valid {}subject",
-                if wildcards { "" } else { "publish " }
-            ));
+            return Err(FeedValueError::BadSubject {
+                subject: subject.to_owned(),
+                wildcards,
+            });
         }
     }
     Ok(())

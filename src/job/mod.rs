@@ -14,6 +14,6 @@ pub mod spec;
 pub mod vars;
 
 pub use database::{fallback_database_url, DEFAULT_DATABASE_URL};
-pub use plan::{load, Analysis, IngestSource, Job, ReportSettings};
-pub use spec::{Materialize, OutputFormat, SourceKind};
+pub use plan::{load, Analysis, IngestSource, Job, ReportSettings, SourcePattern};
+pub use spec::{Materialize, OnMissing, OutputFormat, SourceKind};
 pub use vars::{VarValue, Vars};

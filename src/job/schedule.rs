@@ -141,10 +141,10 @@ pub fn plan(
     let expression = schedule.get_ref().trim().to_owned();
     let cron = match parse_expression(&expression) {
         Ok(cron) => Some(cron),
-        Err(message) => {
+        Err(error) => {
             let help =
                 "five fields: minute hour day-of-month month day-of-week, e.g. \"30 6 * * 1-5\"";
-            problem(schedule, "schedule", message, Some(help.into()));
+            problem(schedule, "schedule", error.to_string(), Some(help.into()));
             None
         }
     };
@@ -181,23 +181,52 @@ const NAMES: [&str; 19] = [
     "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
 
+/// Why a schedule expression is refused; each names the expression.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("unknown schedule nickname `{expression}` (known: {})", NICKNAMES.join(", "))]
+    UnknownNickname { expression: String },
+    #[error(
+        "schedule `{expression}` has {count} field{}, cron needs 5",
+        if *count == 1 { "" } else { "s" }
+    )]
+    FieldCount { expression: String, count: usize },
+    #[error(
+        "schedule `{expression}`: `{character}` in `{field}` is not cron syntax (numbers, names, `* , - /`)"
+    )]
+    NotCronSyntax {
+        expression: String,
+        character: char,
+        field: String,
+    },
+    #[error("schedule `{expression}`: {what} {number} is out of range {low}-{high}")]
+    OutOfRange {
+        expression: String,
+        what: &'static str,
+        number: u32,
+        low: u32,
+        high: u32,
+    },
+    /// croner refused it, with its reason (see [`describe`]).
+    #[error("schedule `{expression}`: {reason}")]
+    Croner { expression: String, reason: String },
+}
+
 /// Parse a cron expression, refusing what a crontab would not understand.
-fn parse_expression(expression: &str) -> Result<Cron, String> {
+fn parse_expression(expression: &str) -> Result<Cron, ScheduleError> {
     if expression.starts_with('@') {
         if !NICKNAMES.contains(&expression.to_ascii_lowercase().as_str()) {
-            return Err(format!(
-                "unknown schedule nickname `{expression}` (known: {})",
-                NICKNAMES.join(", ")
-            ));
+            return Err(ScheduleError::UnknownNickname {
+                expression: expression.to_owned(),
+            });
         }
     } else {
         let fields: Vec<&str> = expression.split_whitespace().collect();
         if fields.len() != 5 {
-            return Err(format!(
-                "schedule `{expression}` has {} field{}, cron needs 5",
-                fields.len(),
-                if fields.len() == 1 { "" } else { "s" }
-            ));
+            return Err(ScheduleError::FieldCount {
+                expression: expression.to_owned(),
+                count: fields.len(),
+            });
         }
         for (field, (what, low, high)) in fields.iter().zip(FIELDS) {
             let mut rest = field.to_ascii_uppercase();
@@ -208,18 +237,24 @@ fn parse_expression(expression: &str) -> Result<Cron, String> {
                 .chars()
                 .find(|c| !(c.is_ascii_digit() || matches!(c, '*' | ',' | '-' | '/')))
             {
-                return Err(format!(
-                    "schedule `{expression}`: `{c}` in `{field}` is not cron syntax (numbers, names, `* , - /`)"
-                ));
+                return Err(ScheduleError::NotCronSyntax {
+                    expression: expression.to_owned(),
+                    character: c,
+                    field: (*field).to_owned(),
+                });
             }
             // croner says only "Number out of bounds"; name the field and its range.
             for part in field.split(',') {
                 let base = part.split('/').next().unwrap_or_default();
                 for number in base.split('-').filter_map(|n| n.parse::<u32>().ok()) {
                     if !(low..=high).contains(&number) {
-                        return Err(format!(
-                            "schedule `{expression}`: {what} {number} is out of range {low}-{high}"
-                        ));
+                        return Err(ScheduleError::OutOfRange {
+                            expression: expression.to_owned(),
+                            what,
+                            number,
+                            low,
+                            high,
+                        });
                     }
                 }
             }
@@ -230,7 +265,10 @@ fn parse_expression(expression: &str) -> Result<Cron, String> {
         .year(croner::parser::Year::Disallowed)
         .build()
         .parse(expression)
-        .map_err(|e| format!("schedule `{expression}`: {}", describe(&e)))
+        .map_err(|e| ScheduleError::Croner {
+            expression: expression.to_owned(),
+            reason: describe(&e),
+        })
 }
 
 /// croner's message without its own prefixes.
@@ -344,7 +382,7 @@ mod tests {
 
     #[test]
     fn expressions_cron_would_not_take_are_refused_with_a_reason() {
-        let err = |e: &str| parse_expression(e).unwrap_err();
+        let err = |e: &str| parse_expression(e).unwrap_err().to_string();
         assert_eq!(
             err("30 6 * *"),
             "schedule `30 6 * *` has 4 fields, cron needs 5"

@@ -63,6 +63,23 @@ pub struct IngestSpec {
     /// Outcome per data-quality rule (`zero_open = "flag"`): `reject`, `repair` or `flag`.
     #[serde(default)]
     pub rules: BTreeMap<String, Spanned<String>>,
+    /// Which source wins when two hold a file for the same symbol: the higher (default
+    /// 0). Without a difference, two files for one symbol fail that symbol.
+    pub priority: Option<i64>,
+    /// What happens to the rows of a symbol whose file is gone (default `keep`).
+    #[serde(default)]
+    pub on_missing: OnMissing,
+}
+
+/// `on_missing`: a file loaded before and no longer found.
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnMissing {
+    /// Its rows stay; the file is listed as missing.
+    #[default]
+    Keep,
+    /// Its rows are deleted (recorded in the change log like a replaced file).
+    Delete,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -128,6 +145,9 @@ pub struct ReportSpec {
     pub formats: Option<Vec<OutputFormat>>,
     /// Rows shown per analysis in Markdown/HTML (the CSV always has all).
     pub max_rows: Option<usize>,
+    /// Without `as_of`: the latest day at least this share of the symbols reached
+    /// (0 < share ≤ 1, default 0.5).
+    pub as_of_share: Option<Spanned<f64>>,
 }
 
 /// `[storage]`: physical layout of the prices (see `db::storage::settings` for defaults

@@ -16,23 +16,44 @@ pub type VarValue = toml::Value;
 /// Variables in definition order of their names.
 pub type Vars = BTreeMap<String, VarValue>;
 
+/// Why a `--var` or a `${…}` could not be used. Each becomes a config diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VarError {
+    #[error("`--var {arg}` is not of the form KEY=VALUE")]
+    NotKeyValue { arg: String },
+    #[error("`--var {arg}`: variable names use letters, digits and `_` only")]
+    BadName { arg: String },
+    #[error("`--var {key}={raw}`: expected {expected}, like the job's `{key}`")]
+    WrongType {
+        key: String,
+        raw: String,
+        expected: &'static str,
+    },
+    #[error("unclosed `${{` in `{text}`")]
+    Unclosed { text: String },
+    #[error("`${{{name}}}` is not a job variable or environment variable")]
+    Unknown { name: String },
+}
+
 /// Parse `key=value` from the command line, typed like `existing` when it is set.
 pub fn parse_override(
     arg: &str,
     existing: Option<&VarValue>,
-) -> Result<(String, VarValue), String> {
-    let (key, raw) = arg
-        .split_once('=')
-        .ok_or_else(|| format!("`--var {arg}` is not of the form KEY=VALUE"))?;
+) -> Result<(String, VarValue), VarError> {
+    let (key, raw) = arg.split_once('=').ok_or_else(|| VarError::NotKeyValue {
+        arg: arg.to_owned(),
+    })?;
     let key = key.trim();
     if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!(
-            "`--var {arg}`: variable names use letters, digits and `_` only"
-        ));
+        return Err(VarError::BadName {
+            arg: arg.to_owned(),
+        });
     }
     let value = match existing {
-        Some(like) => coerce(raw, like).map_err(|expected| {
-            format!("`--var {key}={raw}`: expected {expected}, like the job's `{key}`")
+        Some(like) => coerce(raw, like).map_err(|expected| VarError::WrongType {
+            key: key.to_owned(),
+            raw: raw.to_owned(),
+            expected,
         })?,
         None => infer(raw),
     };
@@ -130,7 +151,18 @@ pub fn expand(
     text: &str,
     vars: &Vars,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+) -> Result<String, VarError> {
+    expand_with(text, vars, env, str::to_owned)
+}
+
+/// [`expand`], with each substituted value passed through `quote` first: a glob pattern
+/// takes `${data_dir}` as a literal folder name, whatever `[` or `*` it holds.
+pub fn expand_with(
+    text: &str,
+    vars: &Vars,
+    env: impl Fn(&str) -> Option<String>,
+    quote: impl Fn(&str) -> String,
+) -> Result<String, VarError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
@@ -146,9 +178,9 @@ pub fn expand(
             rest = after;
             continue;
         };
-        let end = body_and_tail
-            .find('}')
-            .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
+        let end = body_and_tail.find('}').ok_or_else(|| VarError::Unclosed {
+            text: text.to_owned(),
+        })?;
         let body = &body_and_tail[..end];
         let (name, default) = match body.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
@@ -159,10 +191,10 @@ pub fn expand(
             .and_then(scalar_text)
             .or_else(|| env(name).filter(|v| !v.is_empty()))
             .or_else(|| default.map(str::to_owned))
-            .ok_or_else(|| {
-                format!("`${{{name}}}` is not a job variable or environment variable")
+            .ok_or_else(|| VarError::Unknown {
+                name: name.to_owned(),
             })?;
-        out.push_str(&value);
+        out.push_str(&quote(&value));
         rest = &body_and_tail[end + 1..];
     }
     out.push_str(rest);
@@ -204,7 +236,9 @@ mod tests {
             parse_override("weeks=4", Some(&like)).unwrap().1,
             VarValue::Integer(4)
         );
-        let err = parse_override("weeks=four", Some(&like)).unwrap_err();
+        let err = parse_override("weeks=four", Some(&like))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected an integer"), "{err}");
     }
 
@@ -259,6 +293,7 @@ mod tests {
         assert_eq!(expand("cost $$5", &v, env).unwrap(), "cost $5");
         assert!(expand("${NOPE}", &v, env)
             .unwrap_err()
+            .to_string()
             .contains("`${NOPE}`"));
     }
 }

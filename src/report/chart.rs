@@ -110,13 +110,19 @@ impl ChartSpec {
     /// Checks that the declaration makes sense for its kind (y columns for line and bar
     /// charts, OHLC columns only for candlesticks, …) and, when `table_columns` is given,
     /// that every column it names is in the result. The message names the chart.
-    pub fn validate(&self, table_columns: Option<&[Column]>) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// [`ReportError::InvalidChart`] with the first [`ChartProblem`].
+    pub fn validate(&self, table_columns: Option<&[Column]>) -> Result<(), ReportError> {
         self.check_shape()
             .and_then(|()| match table_columns {
                 Some(columns) => self.locate_columns(columns).map(drop),
                 None => Ok(()),
             })
-            .map_err(|reason| format!("chart \"{}\": {reason}", self.display_title()))
+            .map_err(|reason| ReportError::InvalidChart {
+                chart: self.display_title(),
+                reason,
+            })
     }
 
     /// The candlestick columns, defaults filled in: open, high, low, close.
@@ -137,38 +143,34 @@ impl ChartSpec {
     }
 
     /// The rules that need no result: which fields each kind needs or rejects.
-    fn check_shape(&self) -> Result<(), String> {
+    fn check_shape(&self) -> Result<(), ChartProblem> {
         if self.x.trim().is_empty() {
-            return Err("`x` must name a column".to_owned());
+            return Err(ChartProblem::NoX);
         }
         if self.y.iter().any(|column| column.trim().is_empty()) {
-            return Err("`y` contains an empty column name".to_owned());
+            return Err(ChartProblem::EmptyY);
         }
         match self.kind {
-            ChartKind::Line | ChartKind::Bar if self.y.is_empty() => Err(format!(
-                "a {} chart needs at least one `y` column",
-                self.kind
-            )),
-            ChartKind::Line | ChartKind::Bar if self.declares_ohlc() => Err(format!(
-                "`open`, `high`, `low` and `close` apply to candlestick charts, not {} charts",
-                self.kind
-            )),
-            ChartKind::Candlestick if self.series.is_some() => Err(
-                "`series` is not supported for candlestick charts; chart one instrument per \
-                 analysis"
-                    .to_owned(),
-            ),
+            ChartKind::Line | ChartKind::Bar if self.y.is_empty() => {
+                Err(ChartProblem::NoY { kind: self.kind })
+            }
+            ChartKind::Line | ChartKind::Bar if self.declares_ohlc() => {
+                Err(ChartProblem::OhlcNotCandlestick { kind: self.kind })
+            }
+            ChartKind::Candlestick if self.series.is_some() => {
+                Err(ChartProblem::SeriesOnCandlestick)
+            }
             _ => Ok(()),
         }
     }
 
     /// Finds every column the chart uses, or names the first one the result lacks.
-    fn locate_columns(&self, columns: &[Column]) -> Result<ColumnIndices, String> {
+    fn locate_columns(&self, columns: &[Column]) -> Result<ColumnIndices, ChartProblem> {
         let locate = |name: &str| {
             columns
                 .iter()
                 .position(|column| column.name == name)
-                .ok_or_else(|| missing_column_message(name, columns))
+                .ok_or_else(|| ChartProblem::missing_column(name, columns))
         };
         let ohlc = match self.kind {
             ChartKind::Candlestick => {
@@ -190,12 +192,32 @@ impl ChartSpec {
     }
 }
 
-fn missing_column_message(name: &str, columns: &[Column]) -> String {
-    let available: Vec<&str> = columns.iter().map(|column| column.name.as_str()).collect();
-    format!(
-        "column \"{name}\" is not in the result (its columns: {})",
-        available.join(", ")
-    )
+/// What is wrong with a chart declaration, on its own or against the result's columns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChartProblem {
+    #[error("`x` must name a column")]
+    NoX,
+    #[error("`y` contains an empty column name")]
+    EmptyY,
+    #[error("a {kind} chart needs at least one `y` column")]
+    NoY { kind: ChartKind },
+    #[error("`open`, `high`, `low` and `close` apply to candlestick charts, not {kind} charts")]
+    OhlcNotCandlestick { kind: ChartKind },
+    #[error("`series` is not supported for candlestick charts; chart one instrument per analysis")]
+    SeriesOnCandlestick,
+    /// `available` lists the result's columns, comma-separated.
+    #[error("column \"{name}\" is not in the result (its columns: {available})")]
+    MissingColumn { name: String, available: String },
+}
+
+impl ChartProblem {
+    fn missing_column(name: &str, columns: &[Column]) -> Self {
+        let available: Vec<&str> = columns.iter().map(|column| column.name.as_str()).collect();
+        ChartProblem::MissingColumn {
+            name: name.to_owned(),
+            available: available.join(", "),
+        }
+    }
 }
 
 /// Draws `spec` over `table` as a standalone SVG document of
@@ -332,22 +354,21 @@ mod tests {
 
     #[test]
     fn validate_checks_shape_per_kind() {
+        let validate = |spec: &ChartSpec, columns: Option<&[Column]>| {
+            spec.validate(columns).map_err(|e| e.to_string())
+        };
         assert_eq!(
-            spec(ChartKind::Line, "date", &[]).validate(None),
+            validate(&spec(ChartKind::Line, "date", &[]), None),
             Err("chart \" by date\": a line chart needs at least one `y` column".into())
         );
         let mut bar = spec(ChartKind::Bar, "symbol", &["ret"]);
-        assert_eq!(bar.validate(None), Ok(()));
+        assert_eq!(validate(&bar, None), Ok(()));
         bar.open = Some("o".into());
-        assert!(bar
-            .validate(None)
-            .is_err_and(|m| m.contains("apply to candlestick")));
+        assert!(validate(&bar, None).is_err_and(|m| m.contains("apply to candlestick")));
         let mut candles = spec(ChartKind::Candlestick, "date", &[]);
-        assert_eq!(candles.validate(None), Ok(()));
+        assert_eq!(validate(&candles, None), Ok(()));
         candles.series = Some("symbol".into());
-        assert!(candles
-            .validate(None)
-            .is_err_and(|m| m.contains("`series`")));
+        assert!(validate(&candles, None).is_err_and(|m| m.contains("`series`")));
         assert!(spec(ChartKind::Line, " ", &["y"]).validate(None).is_err());
     }
 
@@ -356,14 +377,15 @@ mod tests {
         let mut line = spec(ChartKind::Line, "date", &["clse"]);
         line.title = Some("Close".into());
         assert_eq!(
-            line.validate(Some(&columns(&["date", "close"]))),
+            line.validate(Some(&columns(&["date", "close"])))
+                .map_err(|e| e.to_string()),
             Err("chart \"Close\": column \"clse\" is not in the result \
                  (its columns: date, close)"
                 .into())
         );
         let candles = spec(ChartKind::Candlestick, "date", &[]);
         let error = candles.validate(Some(&columns(&["date", "open", "high", "low"])));
-        assert!(error.is_err_and(|m| m.contains("\"close\"")));
+        assert!(error.is_err_and(|e| e.to_string().contains("\"close\"")));
     }
 
     #[test]

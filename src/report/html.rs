@@ -491,9 +491,29 @@ mod tests {
         assert!(check_well_formed("<br>").is_err());
     }
 
+    /// Where a document stops being well-formed XML.
+    #[derive(Debug, PartialEq, Eq, thiserror::Error)]
+    enum NotWellFormed {
+        #[error("unterminated entity")]
+        UnterminatedEntity,
+        #[error("unknown entity {0}")]
+        UnknownEntity(String),
+        #[error("unterminated tag")]
+        UnterminatedTag,
+        #[error("</{closing}> closes {open:?}")]
+        Misnested {
+            closing: String,
+            open: Option<String>,
+        },
+        #[error("unclosed {0:?}")]
+        Unclosed(Vec<String>),
+        #[error("unescaped '>' in {0:?}")]
+        UnescapedGreaterThan(String),
+    }
+
     /// A small XML well-formedness check: balanced, properly nested tags (the doctype
     /// aside), quoted attributes, and only known entities.
-    fn check_well_formed(document: &str) -> Result<(), String> {
+    fn check_well_formed(document: &str) -> Result<(), NotWellFormed> {
         let mut open_tags: Vec<&str> = Vec::new();
         let mut rest = document.trim_start();
         if let Some(after_doctype) = rest.strip_prefix("<!DOCTYPE html>") {
@@ -503,21 +523,26 @@ mod tests {
             check_text(&rest[..start])?;
             rest = &rest[start..];
             if rest.starts_with('&') {
-                let entity_end = rest.find(';').ok_or("unterminated entity")?;
+                let entity_end = rest.find(';').ok_or(NotWellFormed::UnterminatedEntity)?;
                 let entity = &rest[..=entity_end];
                 if !["&amp;", "&lt;", "&gt;", "&quot;", "&#39;", "&apos;"].contains(&entity) {
-                    return Err(format!("unknown entity {entity}"));
+                    return Err(NotWellFormed::UnknownEntity(entity.to_owned()));
                 }
                 rest = &rest[entity.len()..];
                 continue;
             }
-            let end = tag_end(rest).ok_or("unterminated tag")?;
+            let end = tag_end(rest).ok_or(NotWellFormed::UnterminatedTag)?;
             let tag = &rest[1..end];
             rest = &rest[end + 1..];
             if let Some(name) = tag.strip_prefix('/') {
                 match open_tags.pop() {
                     Some(open) if open == name.trim() => {}
-                    open => return Err(format!("</{name}> closes {open:?}")),
+                    open => {
+                        return Err(NotWellFormed::Misnested {
+                            closing: name.to_owned(),
+                            open: open.map(str::to_owned),
+                        })
+                    }
                 }
             } else if !tag.ends_with('/') {
                 let name = tag.split_whitespace().next().unwrap_or_default();
@@ -527,13 +552,15 @@ mod tests {
         check_text(rest)?;
         match open_tags.as_slice() {
             [] => Ok(()),
-            unclosed => Err(format!("unclosed {unclosed:?}")),
+            unclosed => Err(NotWellFormed::Unclosed(
+                unclosed.iter().map(|t| (*t).to_owned()).collect(),
+            )),
         }
     }
 
-    fn check_text(text: &str) -> Result<(), String> {
+    fn check_text(text: &str) -> Result<(), NotWellFormed> {
         match text.contains('>') {
-            true => Err(format!("unescaped '>' in {text:?}")),
+            true => Err(NotWellFormed::UnescapedGreaterThan(text.to_owned())),
             false => Ok(()),
         }
     }

@@ -25,7 +25,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::table::Table;
 
-pub use self::chart::{render_chart_svg, ChartKind, ChartSpec, CHART_HEIGHT, CHART_WIDTH};
+pub use self::chart::{
+    render_chart_svg, ChartKind, ChartProblem, ChartSpec, CHART_HEIGHT, CHART_WIDTH,
+};
 pub use self::csv::{write_csv, CsvRows};
 use self::format::format_integer;
 pub use self::format::format_number;
@@ -105,7 +107,7 @@ pub enum ReportError {
     Io(#[from] std::io::Error),
     /// The chart declaration does not fit the result, e.g. it names a missing column.
     #[error("chart \"{chart}\": {reason}")]
-    InvalidChart { chart: String, reason: String },
+    InvalidChart { chart: String, reason: ChartProblem },
     /// A cell the chart needs cannot be read as the kind of value the chart needs.
     #[error(
         "chart \"{chart}\": column \"{column}\" row {row} holds {value:?}, which is not {expected}"
@@ -228,11 +230,14 @@ mod tests {
     fn errors_name_the_chart() {
         let error = ReportError::InvalidChart {
             chart: "Close".into(),
-            reason: "column \"clse\" is not in the result".into(),
+            reason: ChartProblem::MissingColumn {
+                name: "clse".into(),
+                available: "date, close".into(),
+            },
         };
         assert_eq!(
             error.to_string(),
-            "chart \"Close\": column \"clse\" is not in the result"
+            "chart \"Close\": column \"clse\" is not in the result (its columns: date, close)"
         );
     }
 }

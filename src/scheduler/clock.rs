@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{Error, Result};
+use super::SchedulerError;
+use crate::error::Result;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
@@ -35,10 +36,9 @@ impl Clock {
         let mut clock = Clock::system();
         if let Ok(start) = std::env::var("RUNNER_CLOCK_START") {
             clock.start = DateTime::parse_from_rfc3339(start.trim())
-                .map_err(|e| {
-                    Error::Message(format!(
-                        "RUNNER_CLOCK_START `{start}` is not an RFC 3339 time: {e}"
-                    ))
+                .map_err(|source| SchedulerError::ClockStart {
+                    value: start.clone(),
+                    source,
                 })?
                 .with_timezone(&Utc);
         }
@@ -48,10 +48,8 @@ impl Clock {
                 .parse::<f64>()
                 .ok()
                 .filter(|s| s.is_finite() && *s > 0.0)
-                .ok_or_else(|| {
-                    Error::Message(format!(
-                        "RUNNER_CLOCK_SPEED `{speed}` is not a positive number"
-                    ))
+                .ok_or_else(|| SchedulerError::ClockSpeed {
+                    value: speed.clone(),
                 })?;
         }
         Ok(clock)

@@ -224,7 +224,16 @@ impl JobLoop {
     }
 }
 
-fn last_run(url: &str, job: &str) -> Result<Option<DateTime<Utc>>, String> {
-    let mut conn = crate::db::pool::connect_one(url).map_err(|e| e.to_string())?;
-    crate::db::runs::last_started(&mut conn, job).map_err(|e| e.to_string())
+/// Why the last run's start could not be read (the daemon then makes up no missed run).
+#[derive(Debug, thiserror::Error)]
+enum LastRunError {
+    #[error(transparent)]
+    Connect(#[from] crate::error::Error),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+fn last_run(url: &str, job: &str) -> Result<Option<DateTime<Utc>>, LastRunError> {
+    let mut conn = crate::db::pool::connect_one(url)?;
+    Ok(crate::db::runs::last_started(&mut conn, job)?)
 }

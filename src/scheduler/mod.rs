@@ -12,6 +12,21 @@ use std::path::{Path, PathBuf};
 use crate::error::{Diagnostic, Diagnostics, Error, Result};
 use crate::job::{self, Job};
 
+/// Why the scheduler cannot start: a bad test clock, or no path to its own binary.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("RUNNER_CLOCK_START `{value}` is not an RFC 3339 time: {source}")]
+    ClockStart {
+        value: String,
+        #[source]
+        source: chrono::ParseError,
+    },
+    #[error("RUNNER_CLOCK_SPEED `{value}` is not a positive number")]
+    ClockSpeed { value: String },
+    #[error("cannot find the runner binary: {0}")]
+    Binary(#[source] std::io::Error),
+}
+
 /// The job files named: files as given, folders as their `*.toml` files, sorted.
 ///
 /// # Errors
@@ -96,8 +111,7 @@ fn list(paths: &[PathBuf]) -> String {
 /// # Errors
 /// When the OS cannot tell.
 pub fn runner_binary() -> Result<PathBuf> {
-    std::env::current_exe()
-        .map_err(|e| Error::Message(format!("cannot find the runner binary: {e}")))
+    std::env::current_exe().map_err(|e| SchedulerError::Binary(e).into())
 }
 
 /// `path` for a POSIX shell: as is when it is plain, else single-quoted.

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 
@@ -22,18 +22,35 @@ use super::payload::Decoder;
 use super::status::{Counters, Reporter};
 use super::storage::{self, Rollup};
 use super::write::{self, Batch, Good, Poison};
+use super::StreamError;
 use crate::db::pool::PooledConn;
 use crate::db::Capabilities;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::job::feed::Feed;
 
 /// How long to wait for a first message before checking whether the feed is drained.
 const IDLE_CHECK: Duration = Duration::from_millis(300);
 
-#[derive(Debug, Clone, Copy, Default)]
+/// How often the rollups are refreshed while the feed is behind (messages are then
+/// seconds old already; each refresh recomputes every bucket a batch touched, so
+/// refreshing after every batch would spend most of the time on the same buckets).
+const REFRESH_BEHIND: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// Exit once nothing is pending or unacknowledged on the consumer (tests, backfills).
     pub until_drained: bool,
+    /// Without a terminal, log a progress line this often.
+    pub log_every: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            until_drained: false,
+            log_every: super::status::LOG_EVERY,
+        }
+    }
 }
 
 /// Consume `feed` until a signal (or, with `until_drained`, until it is drained).
@@ -47,7 +64,7 @@ pub fn run(
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Message(format!("cannot start the async runtime: {e}")))?;
+        .map_err(StreamError::Runtime)?;
     runtime.block_on(consume(feed.clone(), conn, caps.clone(), options))
 }
 
@@ -85,8 +102,11 @@ async fn consume(
         .filter_map(|r| Rollup::named(r))
         .collect();
     let mut counters = Counters::new(&feed);
-    let reporter = Reporter::new(&feed.name);
+    let reporter = Reporter::new(&feed.name, options.log_every);
     let mut conn = Some(conn);
+    // Store times of committed messages the rollups do not show yet.
+    let mut unrefreshed: Vec<i128> = Vec::new();
+    let mut last_refresh = Instant::now();
     tracing::info!(feed = %feed.name, stream = %feed.stream, consumer = %feed.consumer, "consuming");
 
     'outer: while !stop.load(Ordering::SeqCst) {
@@ -95,7 +115,8 @@ async fn consume(
             m = messages.next() => m,
             _ = stop_notify.notified() => break 'outer,
             _ = tokio::time::sleep(IDLE_CHECK) => {
-                reporter.idle(&counters);
+                refresh(&mut conn, &caps, &rollups, &mut counters, &mut unrefreshed).await?;
+                reporter.tick(&counters);
                 if options.until_drained {
                     let info = consumer.info().await.map_err(|e| nats_error("reading the consumer")(Box::new(e)))?;
                     if info.num_pending == 0 && info.num_ack_pending == 0 {
@@ -115,6 +136,7 @@ async fn consume(
                 continue;
             }
         }
+        let collecting = Instant::now();
         let deadline = tokio::time::Instant::now() + feed.max_batch_delay;
         while batch_msgs.len() < feed.batch_size {
             match tokio::time::timeout_at(deadline, messages.next()).await {
@@ -124,6 +146,8 @@ async fn consume(
             }
         }
         crate::crashpoint::reached("stream.batch_received");
+        let decoding = Instant::now();
+        counters.time.collect_ms += ms(decoding - collecting);
 
         // Decode.
         let mut batch = Batch::default();
@@ -138,6 +162,7 @@ async fn consume(
                 counters.redelivered += 1;
             }
             counters.lag = info.pending;
+            counters.received += 1;
             match decoder.decode(m.subject.as_str(), &m.payload) {
                 Ok((bar, flags)) => batch.good.push(Good { seq, bar, flags }),
                 Err(rejected) => batch.poison.push(Poison {
@@ -149,6 +174,8 @@ async fn consume(
             }
         }
 
+        let writing = Instant::now();
+        counters.time.decode_ms += ms(writing - decoding);
         // One transaction on the blocking pool; the runtime keeps receiving meanwhile.
         let mut c = conn
             .take()
@@ -159,14 +186,21 @@ async fn consume(
             (c, batch, r)
         })
         .await
-        .map_err(|e| Error::Message(format!("the batch writer panicked: {e}")))?;
+        .map_err(|source| StreamError::Panicked {
+            what: "the batch writer",
+            source,
+        })?;
         conn = Some(c);
         let written = result.map_err(crate::db::db_error("writing a stream batch"))?;
         let committed_at = now_nanos();
+        let acking = Instant::now();
+        counters.time.write_ms += ms(acking - writing);
+        counters.record_commit(&written, &batch);
         crate::crashpoint::reached("stream.after_commit");
 
         for p in &batch.poison {
             publish_dead_letter(&client, &feed, p).await?;
+            counters.dead_lettered += 1;
         }
         let half = batch_msgs.len() / 2;
         for (i, m) in batch_msgs.iter().enumerate() {
@@ -178,36 +212,24 @@ async fn consume(
                 .map_err(|e| nats_error("acknowledging a message")(e))?;
         }
         counters.acked += batch_msgs.len() as u64;
+        counters.time.ack_ms += ms(acking.elapsed());
 
-        // Plain PostgreSQL: the rollups follow the change log right away.
-        let mut c = conn
-            .take()
-            .expect("the connection is returned after every batch");
-        let caps2 = caps.clone();
-        let rollups2 = rollups.clone();
-        let (c, drained) = tokio::task::spawn_blocking(move || {
-            let r: Result<()> = rollups2
-                .iter()
-                .try_for_each(|r| storage::drain(&mut c, &caps2, *r).map(|_| ()));
-            (c, r)
-        })
-        .await
-        .map_err(|e| Error::Message(format!("the rollup refresh panicked: {e}")))?;
-        conn = Some(c);
-        drained?;
-        let visible_at = now_nanos();
+        counters.record_committed(&published, committed_at);
+        unrefreshed.extend_from_slice(&published);
 
-        counters.record_batch(
-            &written,
-            batch_msgs.len(),
-            &published,
-            committed_at,
-            visible_at,
-            &batch,
-        );
-        reporter.batch(&counters);
+        // Plain PostgreSQL: the rollups follow the change log once the feed is caught
+        // up (a batch cut by its delay, or nothing left behind its last message), and
+        // otherwise every `REFRESH_BEHIND`: under a backlog one refresh then covers
+        // many batches, instead of recomputing the same buckets after each.
+        let caught_up = batch_msgs.len() < feed.batch_size || counters.lag == 0;
+        if caught_up || last_refresh.elapsed() >= REFRESH_BEHIND.max(feed.max_batch_delay) {
+            refresh(&mut conn, &caps, &rollups, &mut counters, &mut unrefreshed).await?;
+            last_refresh = Instant::now();
+        }
+        reporter.tick(&counters);
     }
 
+    refresh(&mut conn, &caps, &rollups, &mut counters, &mut unrefreshed).await?;
     // Messages the client prefetched but no batch took are not acknowledged: the
     // server hands them to another process (or the next run) after `ack_wait`.
     if stop.load(Ordering::SeqCst) {
@@ -220,6 +242,40 @@ async fn consume(
         .map_err(|e| nats_error("flushing acknowledgements")(Box::new(e)))?;
     reporter.finish(&counters);
     Ok(counters.finish())
+}
+
+/// Refresh the rollups when messages committed since the last refresh (`unrefreshed`)
+/// are not in them yet; their visible latency is measured here.
+async fn refresh(
+    conn: &mut Option<PooledConn>,
+    caps: &Capabilities,
+    rollups: &[Rollup],
+    counters: &mut Counters,
+    unrefreshed: &mut Vec<i128>,
+) -> Result<()> {
+    if unrefreshed.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut c = conn
+        .take()
+        .expect("the connection is returned after every batch");
+    let (caps, rollups) = (caps.clone(), rollups.to_vec());
+    let (c, drained) = tokio::task::spawn_blocking(move || {
+        let r = storage::drain(&mut c, &caps, &rollups);
+        (c, r)
+    })
+    .await
+    .map_err(|source| StreamError::Panicked {
+        what: "the rollup refresh",
+        source,
+    })?;
+    *conn = Some(c);
+    drained?;
+    counters.record_visible(unrefreshed, now_nanos());
+    counters.time.rollups_ms += ms(started.elapsed());
+    unrefreshed.clear();
+    Ok(())
 }
 
 async fn publish_dead_letter(client: &async_nats::Client, feed: &Feed, p: &Poison) -> Result<()> {
@@ -241,6 +297,10 @@ async fn publish_dead_letter(client: &async_nats::Client, feed: &Feed, p: &Poiso
         .map_err(|e| nats_error("publishing to the dead-letter subject")(Box::new(e)))
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 fn now_nanos() -> i128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -250,10 +310,14 @@ fn now_nanos() -> i128 {
 /// SIGTERM and SIGINT set `stop`: the batch in flight finishes and is acknowledged.
 fn spawn_signal_handler(stop: Arc<AtomicBool>, notify: Arc<tokio::sync::Notify>) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| Error::Message(format!("cannot watch SIGTERM: {e}")))?;
-    let mut int = signal(SignalKind::interrupt())
-        .map_err(|e| Error::Message(format!("cannot watch SIGINT: {e}")))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|source| StreamError::Signal {
+        signal: "SIGTERM",
+        source,
+    })?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|source| StreamError::Signal {
+        signal: "SIGINT",
+        source,
+    })?;
     tokio::spawn(async move {
         tokio::select! {
             _ = term.recv() => {}

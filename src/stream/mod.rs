@@ -13,3 +13,31 @@ pub mod replay;
 pub mod status;
 pub mod storage;
 pub mod write;
+
+/// Failures of the stream commands outside the broker and the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// A blocking task (`what`: "the batch writer", "the rollup refresh") panicked.
+    #[error("{what} panicked: {source}")]
+    Panicked {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    #[error("cannot watch {signal}: {source}")]
+    Signal {
+        signal: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no trading days before the start of time")]
+    NoTradingDays,
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -175,6 +175,29 @@ impl Check<'_> {
                 )
             })?,
         };
+        // The same plausible days as file ingest: `min_day`, and today (the rules' day
+        // if the caller set one, else now, in UTC+14 so no exchange is ahead of it).
+        let day = ts.date_naive();
+        if day < self.rules.min_day {
+            self.apply(
+                Rule::BeforeMinDay,
+                format!("day {day} is before min_day {}", self.rules.min_day),
+                Some(()),
+                Some(()),
+            )?;
+        }
+        let today = self
+            .rules
+            .today
+            .unwrap_or_else(|| (Utc::now() + chrono::Duration::hours(14)).date_naive());
+        if day > today {
+            self.apply(
+                Rule::AfterToday,
+                format!("day {day} is after today ({today})"),
+                Some(()),
+                Some(()),
+            )?;
+        }
         if [&f.open, &f.high, &f.low, &f.close, &f.volume]
             .iter()
             .all(|v| v.is_none())
@@ -323,6 +346,29 @@ mod tests {
             symbol_from,
             rules: RuleSet::default(),
         }
+    }
+
+    #[test]
+    fn implausible_days_follow_the_ingest_rules() {
+        let mut d = decoder(PayloadFormat::Json, SymbolFrom::Subject);
+        d.rules = RuleSet::default().with_today(NaiveDate::from_ymd_opt(2026, 12, 3).unwrap());
+        let bar = |ts: &str| format!(r#"{{"ts":"{ts}","close":1}}"#);
+        let reason =
+            |ts: &str, d: &Decoder| d.decode("bars.X", bar(ts).as_bytes()).unwrap_err().reason;
+        assert_eq!(
+            reason("1899-12-31", &d),
+            "before_min_day: day 1899-12-31 is before min_day 1900-01-01"
+        );
+        assert_eq!(
+            reason("2092-01-01T00:00:00Z", &d),
+            "after_today: day 2092-01-01 is after today (2026-12-03)"
+        );
+        assert!(d
+            .decode("bars.X", bar("2026-12-03T23:59:00Z").as_bytes())
+            .is_ok());
+        d.rules.configure("after_today", "flag").unwrap();
+        let (_, flags) = d.decode("bars.X", bar("2092-01-01").as_bytes()).unwrap();
+        assert_eq!(flags[0].rule, Rule::AfterToday);
     }
 
     #[test]

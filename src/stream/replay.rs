@@ -14,7 +14,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::broker::{self, nats_error};
-use crate::error::{Error, Result};
+use super::StreamError;
+use crate::error::Result;
 use crate::job::feed::{Feed, PayloadFormat};
 
 /// 1-minute bars per session: 09:30–16:00 New York, taken as 14:30–21:00 UTC.
@@ -75,7 +76,7 @@ pub fn run(feed: &Feed, options: &Options) -> Result<Published> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Message(format!("cannot start the async runtime: {e}")))?;
+        .map_err(StreamError::Runtime)?;
     runtime.block_on(publish_all(feed, options))
 }
 
@@ -269,9 +270,7 @@ fn sessions(end: NaiveDate, days: usize) -> Result<Vec<NaiveDate>> {
         ) {
             out.push(day);
         }
-        day = day
-            .pred_opt()
-            .ok_or_else(|| Error::Message("no trading days before the start of time".into()))?;
+        day = day.pred_opt().ok_or(StreamError::NoTradingDays)?;
     }
     out.reverse();
     Ok(out)
@@ -289,8 +288,10 @@ fn files(feed: Feed, paths: &[PathBuf]) -> Result<Vec<Outgoing>> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Message(format!("reading {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|source| StreamError::Read {
+            path: path.clone(),
+            source,
+        })?;
         for line in text.trim_start_matches('\u{feff}').lines().skip(1) {
             let line = line.trim_end_matches('\r');
             if line.trim().is_empty() {

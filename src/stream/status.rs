@@ -14,7 +14,8 @@ use super::broker::ConsumerState;
 use super::write::{Batch, Written};
 use crate::job::feed::Feed;
 
-const LOG_EVERY: Duration = Duration::from_secs(5);
+/// How often a progress line is logged without a terminal, unless `--log-every` says.
+pub const LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -46,18 +47,51 @@ impl Percentiles {
     }
 }
 
+/// Where a process spent its time, summed over its batches (milliseconds): what to
+/// look at first when a feed falls behind.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PhaseTimes {
+    /// From a batch's first message to its last (filling by size or delay).
+    pub collect_ms: f64,
+    pub decode_ms: f64,
+    /// The batch transaction, commit included.
+    pub write_ms: f64,
+    /// Dead letters and acknowledgements.
+    pub ack_ms: f64,
+    /// Plain PostgreSQL: refreshing the rollups from the change log.
+    pub rollups_ms: f64,
+}
+
+impl PhaseTimes {
+    fn rounded(&self) -> PhaseTimes {
+        let r = |v: f64| v.round();
+        PhaseTimes {
+            collect_ms: r(self.collect_ms),
+            decode_ms: r(self.decode_ms),
+            write_ms: r(self.write_ms),
+            ack_ms: r(self.ack_ms),
+            rollups_ms: r(self.rollups_ms),
+        }
+    }
+}
+
 /// Counters of one process, printed as JSON on exit.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Counters {
     pub feed: String,
     pub stream: String,
     pub consumer: String,
-    pub messages: u64,
+    /// Messages taken into a batch.
+    pub received: u64,
+    /// Messages whose batch transaction committed (bars and rejects alike).
+    pub committed: u64,
     pub batches: u64,
     /// Distinct bars written (inserted, updated or rewritten unchanged).
     pub bars: u64,
     pub rejected: u64,
     pub flagged: u64,
+    /// Rejected messages published to the dead-letter subject.
+    pub dead_lettered: u64,
     pub acked: u64,
     /// Messages this process received more than once (after a crash or a timeout).
     pub redelivered: u64,
@@ -65,6 +99,7 @@ pub struct Counters {
     /// Messages not yet delivered, as of the last message received.
     pub lag: u64,
     pub elapsed_s: f64,
+    /// Committed messages per second over the whole run.
     pub messages_per_s: f64,
     /// From the broker storing a message to its batch's commit.
     pub latency_committed_ms: Percentiles,
@@ -72,12 +107,15 @@ pub struct Counters {
     /// TimescaleDB's real-time aggregates, the commit).
     pub latency_visible_ms: Percentiles,
     pub stopped_by: &'static str,
+    /// The process's peak resident set (Linux `VmHWM`), when the system tells.
+    pub peak_rss_kb: Option<u64>,
+    pub time: PhaseTimes,
     #[serde(skip)]
     started: Instant,
     #[serde(skip)]
-    committed: Vec<f32>,
+    committed_ms: Vec<f32>,
     #[serde(skip)]
-    visible: Vec<f32>,
+    visible_ms: Vec<f32>,
 }
 
 impl Counters {
@@ -86,11 +124,13 @@ impl Counters {
             feed: feed.name.clone(),
             stream: feed.stream.clone(),
             consumer: feed.consumer.clone(),
-            messages: 0,
+            received: 0,
+            committed: 0,
             batches: 0,
             bars: 0,
             rejected: 0,
             flagged: 0,
+            dead_lettered: 0,
             acked: 0,
             redelivered: 0,
             last_seq: 0,
@@ -100,22 +140,17 @@ impl Counters {
             latency_committed_ms: Percentiles::default(),
             latency_visible_ms: Percentiles::default(),
             stopped_by: "end of feed",
+            peak_rss_kb: None,
+            time: PhaseTimes::default(),
             started: Instant::now(),
-            committed: Vec::new(),
-            visible: Vec::new(),
+            committed_ms: Vec::new(),
+            visible_ms: Vec::new(),
         }
     }
 
-    pub fn record_batch(
-        &mut self,
-        written: &Written,
-        messages: usize,
-        published_ns: &[i128],
-        committed_ns: i128,
-        visible_ns: i128,
-        batch: &Batch,
-    ) {
-        self.messages += messages as u64;
+    /// A batch's transaction committed.
+    pub fn record_commit(&mut self, written: &Written, batch: &Batch) {
+        self.committed += (batch.good.len() + batch.poison.len()) as u64;
         self.batches += 1;
         self.bars += written.bars as u64;
         self.rejected += written.rejected as u64;
@@ -128,35 +163,60 @@ impl Counters {
             .max()
             .unwrap_or(0);
         self.last_seq = self.last_seq.max(max_seq);
-        for &p in published_ns {
-            self.committed
-                .push(((committed_ns - p) as f64 / 1e6) as f32);
-            self.visible.push(((visible_ns - p) as f64 / 1e6) as f32);
-        }
+    }
+
+    /// Messages committed at `committed_ns`, from their broker store times.
+    pub fn record_committed(&mut self, published_ns: &[i128], committed_ns: i128) {
+        self.committed_ms
+            .extend(published_ns.iter().map(|&p| millis(committed_ns - p)));
+    }
+
+    /// Messages in the rollups from `visible_ns` on.
+    pub fn record_visible(&mut self, published_ns: &[i128], visible_ns: i128) {
+        self.visible_ms
+            .extend(published_ns.iter().map(|&p| millis(visible_ns - p)));
     }
 
     fn rate(&self) -> f64 {
-        self.messages as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
+        self.committed as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
     }
 
     pub fn finish(mut self) -> Self {
         self.elapsed_s = (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         self.messages_per_s = self.rate().round();
-        self.latency_committed_ms = Percentiles::of(&mut self.committed);
-        self.latency_visible_ms = Percentiles::of(&mut self.visible);
+        self.latency_committed_ms = Percentiles::of(&mut self.committed_ms);
+        self.latency_visible_ms = Percentiles::of(&mut self.visible_ms);
+        self.time = self.time.rounded();
+        self.peak_rss_kb = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| peak_rss_kb(&s));
         self
     }
 }
 
-/// Live progress: a spinner on a terminal, log lines otherwise.
+fn millis(nanos: i128) -> f32 {
+    (nanos as f64 / 1e6) as f32
+}
+
+/// `VmHWM:    12345 kB` of a `/proc/<pid>/status`.
+fn peak_rss_kb(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Live progress: a spinner on a terminal, a log line every `every` otherwise.
 pub struct Reporter {
     bar: Option<ProgressBar>,
     name: String,
-    last_log: Mutex<Instant>,
+    every: Duration,
+    /// When the last line was logged, and `committed` then (for the current rate).
+    last: Mutex<(Instant, u64)>,
 }
 
 impl Reporter {
-    pub fn new(name: &str) -> Self {
+    pub fn new(name: &str, every: Duration) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
@@ -170,36 +230,45 @@ impl Reporter {
         Reporter {
             bar,
             name: name.to_owned(),
-            last_log: Mutex::new(Instant::now()),
+            every,
+            last: Mutex::new((Instant::now(), 0)),
         }
     }
 
-    fn line(c: &Counters) -> String {
+    /// `now_rate`: committed messages per second since the previous line.
+    fn line(c: &Counters, now_rate: Option<f64>) -> String {
+        let now = now_rate.map_or(String::new(), |r| format!("{r:.0}/s now, "));
         format!(
-            "{} messages ({:.0}/s), {} bars, {} rejected, lag {}, last seq {}",
-            c.messages,
+            "{} committed ({now}{:.0}/s overall), {} batches, {} rejected, {} dead-lettered, \
+             {} redelivered, lag {}, last seq {}",
+            c.committed,
             c.rate(),
-            c.bars,
+            c.batches,
             c.rejected,
+            c.dead_lettered,
+            c.redelivered,
             c.lag,
             c.last_seq
         )
     }
 
-    pub fn batch(&self, c: &Counters) {
+    /// After a batch, or while idle: redraw the spinner, or log a line when `every`
+    /// has passed since the last one.
+    pub fn tick(&self, c: &Counters) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let since = last.0.elapsed();
+        let now_rate = c.committed.saturating_sub(last.1) as f64 / since.as_secs_f64().max(1e-3);
         if let Some(bar) = &self.bar {
-            bar.set_message(Self::line(c));
+            if since >= self.every {
+                *last = (Instant::now(), c.committed);
+            }
+            bar.set_message(Self::line(c, Some(now_rate)));
             return;
         }
-        let mut last = self.last_log.lock().unwrap_or_else(|e| e.into_inner());
-        if last.elapsed() >= LOG_EVERY {
-            *last = Instant::now();
-            tracing::info!("stream {}: {}", self.name, Self::line(c));
+        if since >= self.every {
+            *last = (Instant::now(), c.committed);
+            tracing::info!("stream {}: {}", self.name, Self::line(c, Some(now_rate)));
         }
-    }
-
-    pub fn idle(&self, c: &Counters) {
-        self.batch(c);
     }
 
     pub fn finish(&self, c: &Counters) {
@@ -210,7 +279,7 @@ impl Reporter {
             "stream {} stopped ({}): {}",
             self.name,
             c.stopped_by,
-            Self::line(c)
+            Self::line(c, None)
         );
     }
 }
@@ -269,5 +338,31 @@ impl Status {
             self.database.last_applied_seq, self.database.messages_applied, self.database.rejects
         ));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let mut samples: Vec<f32> = (1..=101).map(|i| i as f32).collect();
+        samples.reverse();
+        let p = Percentiles::of(&mut samples);
+        assert_eq!(
+            (p.count, p.p50, p.p90, p.p99, p.max),
+            (101, 51.0, 91.0, 100.0, 101.0)
+        );
+        let none = Percentiles::of(&mut []);
+        assert_eq!((none.count, none.p99), (0, 0.0));
+    }
+
+    #[test]
+    fn peak_rss_is_read_from_vmhwm() {
+        let status =
+            "Name:\trunner\nVmPeak:\t  200000 kB\nVmHWM:\t   34816 kB\nVmRSS:\t 30000 kB\n";
+        assert_eq!(peak_rss_kb(status), Some(34816));
+        assert_eq!(peak_rss_kb("Name:\trunner\n"), None);
     }
 }

@@ -10,7 +10,9 @@
 //! On plain PostgreSQL the two rollups are tables with a `(symbol, bucket)` key that
 //! runner maintains: each is a consumer of the change log (`db::changelog`), and
 //! [`drain`] recomputes the logged buckets of the logged symbols in the transaction
-//! that moves its watermark, right after every stream batch commits.
+//! that moves its watermark (the daily rollup from the hourly one). A stream process
+//! drains when it has caught up with the feed, and otherwise at most every
+//! `max_batch_delay`, so under a backlog one refresh covers several batches.
 //!
 //! Both give the same columns and, bucket for bucket, the same rows: `symbol`,
 //! `bucket` (UTC hour or day), `open` (of the first bar), `high`, `low`, `close` (of the
@@ -20,7 +22,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
 
-use crate::db::changelog::{self, Source, Span};
+use crate::db::changelog::{self, Span};
 use crate::db::{db_error, Capabilities};
 use crate::error::Result;
 
@@ -73,12 +75,6 @@ impl Rollup {
 
     fn plain_bucket(self, column: &str) -> String {
         format!("date_trunc('{}', {column}, 'UTC')", self.unit)
-    }
-
-    /// Columns after `symbol, bucket`, from `intraday_bars` rows.
-    fn plain_measures() -> &'static str {
-        "(array_agg(open ORDER BY ts))[1] AS open, max(high) AS high, min(low) AS low, \
-         (array_agg(close ORDER BY ts DESC))[1] AS close, sum(volume) AS volume, count(*) AS bars"
     }
 }
 
@@ -191,44 +187,124 @@ fn apply_timescale(conn: &mut PgConnection) -> Result<()> {
     Ok(())
 }
 
-/// Bring `rollup` up to date with the change log. Nothing to do with TimescaleDB (real-
-/// time aggregation shows new bars at once; the policy materializes them). Returns the
-/// number of symbols refreshed.
+/// Bring `rollups` up to date with the change log. Nothing to do with TimescaleDB
+/// (real-time aggregation shows new bars at once; the policies materialize them).
+/// Returns the number of symbols refreshed.
 ///
-/// Several stream processes drain after their commits: an advisory lock per rollup
-/// makes them take turns, and the second finds the first's work already applied.
-pub fn drain(conn: &mut PgConnection, caps: &Capabilities, rollup: Rollup) -> Result<usize> {
+/// Each rollup reads its pending spans in a short transaction of its own (the change
+/// log's `SHARE` lock is held only while its end is read, not while rows are
+/// recomputed, so other processes' batches keep committing), then recomputes them and
+/// moves its watermark in a second one. Recomputing reads the current rows, so two
+/// processes applying overlapping spans in either order leave the same result; an
+/// advisory lock per rollup only keeps their `DELETE`/`INSERT`s from colliding.
+///
+/// `intraday_daily` is built from `intraday_hourly` when both are refreshed (a day is
+/// at most 24 hourly rows instead of 390+ bars: the cost of a refresh no longer grows
+/// with the session), and only up to the hourly rollup's watermark, the point to which
+/// those rows are complete.
+pub fn drain(conn: &mut PgConnection, caps: &Capabilities, rollups: &[Rollup]) -> Result<usize> {
     if caps.has_timescale() {
         return Ok(0);
     }
-    let name = rollup.consumer();
-    conn.transaction(|conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)")
-            .bind::<Text, _>(&name)
-            .execute(conn)?;
-        let pending = changelog::pending(conn, &name, Source::IntradayBars)?;
+    let with_hourly = rollups.contains(&ROLLUPS[0]);
+    let mut hourly_upto = None;
+    let mut refreshed = 0;
+    for rollup in ROLLUPS.into_iter().filter(|r| rollups.contains(r)) {
+        let from_hourly = rollup.unit == "day" && with_hourly;
+        let cap = if from_hourly { hourly_upto } else { None };
+        let name = rollup.consumer();
+        let pending =
+            changelog::pending_through(conn, &name, changelog::Source::IntradayBars, cap).map_err(
+                db_error(format!("reading the change log for {}", rollup.relation)),
+            )?;
+        if rollup.unit == "hour" {
+            hourly_upto = Some(pending.upto);
+        }
         if pending.is_empty() {
-            return Ok(0);
+            continue;
         }
-        if pending.rebuild {
-            conn.batch_execute(&format!(
-                "TRUNCATE {rel}; INSERT INTO {rel} SELECT symbol, {bucket} AS bucket, {measures} \
-                 FROM intraday_bars GROUP BY 1, 2",
-                rel = rollup.relation,
-                bucket = rollup.plain_bucket("ts"),
-                measures = Rollup::plain_measures()
-            ))?;
-        } else {
-            refresh_spans(conn, rollup, &pending.spans)?;
-        }
-        crate::crashpoint::reached("stream.rollup_refreshed");
-        changelog::mark_applied(conn, &name, pending.upto)?;
-        Ok(pending.spans.len())
-    })
-    .map_err(db_error(format!("refreshing {}", rollup.relation)))
+        conn.transaction(|conn| {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)")
+                .bind::<Text, _>(&name)
+                .execute(conn)?;
+            let source = if from_hourly {
+                Input::Hourly
+            } else {
+                Input::Bars
+            };
+            if pending.rebuild {
+                rebuild(conn, rollup, source)?;
+            } else {
+                refresh_spans(conn, rollup, source, &pending.spans)?;
+            }
+            crate::crashpoint::reached("stream.rollup_refreshed");
+            changelog::mark_applied(conn, &name, pending.upto)
+        })
+        .map_err(db_error(format!("refreshing {}", rollup.relation)))?;
+        refreshed += pending.spans.len();
+    }
+    Ok(refreshed)
 }
 
-fn refresh_spans(conn: &mut PgConnection, rollup: Rollup, spans: &[Span]) -> QueryResult<()> {
+/// What a rollup is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// `intraday_bars`.
+    Bars,
+    /// `intraday_hourly` (for the daily rollup): the same values, since hours nest in
+    /// UTC days — the first hour's open is the first bar's, `max`/`min`/`sum` compose.
+    Hourly,
+}
+
+impl Input {
+    fn relation(self) -> &'static str {
+        match self {
+            Input::Bars => "intraday_bars",
+            Input::Hourly => "intraday_hourly",
+        }
+    }
+
+    /// The time column of the source.
+    fn time(self) -> &'static str {
+        match self {
+            Input::Bars => "ts",
+            Input::Hourly => "bucket",
+        }
+    }
+
+    /// Columns after `symbol, bucket`, from the source's rows.
+    fn measures(self) -> &'static str {
+        match self {
+            Input::Bars => {
+                "(array_agg(open ORDER BY ts))[1] AS open, max(high) AS high, min(low) AS low, \
+                 (array_agg(close ORDER BY ts DESC))[1] AS close, sum(volume) AS volume, count(*) AS bars"
+            }
+            Input::Hourly => {
+                "(array_agg(open ORDER BY bucket))[1] AS open, max(high) AS high, min(low) AS low, \
+                 (array_agg(close ORDER BY bucket DESC))[1] AS close, sum(volume) AS volume, \
+                 sum(bars)::bigint AS bars"
+            }
+        }
+    }
+}
+
+fn rebuild(conn: &mut PgConnection, rollup: Rollup, source: Input) -> QueryResult<()> {
+    conn.batch_execute(&format!(
+        "TRUNCATE {rel}; INSERT INTO {rel} SELECT symbol, {bucket} AS bucket, {measures} \
+         FROM {from} GROUP BY 1, 2",
+        rel = rollup.relation,
+        bucket = rollup.plain_bucket(source.time()),
+        measures = source.measures(),
+        from = source.relation()
+    ))
+}
+
+fn refresh_spans(
+    conn: &mut PgConnection,
+    rollup: Rollup,
+    source: Input,
+    spans: &[Span],
+) -> QueryResult<()> {
     let symbols: Vec<&str> = spans.iter().map(|s| s.symbol.as_str()).collect();
     let firsts: Vec<_> = spans.iter().map(|s| s.first).collect();
     let lasts: Vec<_> = spans.iter().map(|s| s.last).collect();
@@ -247,12 +323,14 @@ fn refresh_spans(conn: &mut PgConnection, rollup: Rollup, spans: &[Span]) -> Que
     .execute(conn)?;
     diesel::sql_query(format!(
         "INSERT INTO {rel} SELECT b.symbol, {bucket} AS bucket, {measures} \
-         FROM {spans_sql} JOIN intraday_bars b ON b.symbol = s.symbol \
-         AND b.ts >= {first} AND b.ts < {last} + INTERVAL '{width}' GROUP BY 1, 2",
+         FROM {spans_sql} JOIN {from} b ON b.symbol = s.symbol \
+         AND b.{time} >= {first} AND b.{time} < {last} + INTERVAL '{width}' GROUP BY 1, 2",
         rel = rollup.relation,
-        bucket = rollup.plain_bucket("b.ts"),
+        bucket = rollup.plain_bucket(&format!("b.{}", source.time())),
         // Unqualified columns are `b`'s: the spans have only symbol, first_at, last_at.
-        measures = Rollup::plain_measures(),
+        measures = source.measures(),
+        from = source.relation(),
+        time = source.time(),
         width = rollup.width
     ))
     .bind::<Array<Text>, _>(&symbols)

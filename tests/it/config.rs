@@ -7,6 +7,11 @@ fn job(p: &Project, body: &str) -> String {
     "jobs/t.toml".to_owned()
 }
 
+/// The whole stderr of `runner ARGS`, which must be a config error.
+fn config_error(p: &Project, args: &[&str]) -> String {
+    p.runner(None, args).expect_code(CONFIG_ERROR).stderr()
+}
+
 #[test]
 fn unknown_key_names_file_line_column_and_suggests() {
     let p = Project::new();
@@ -14,27 +19,33 @@ fn unknown_key_names_file_line_column_and_suggests() {
         &p,
         "name = \"t\"\n\n[[analysis]]\nname = \"a\"\ntemplat = \"x.sql\"\n",
     );
-    let run = p.runner(None, &["check", &path]).expect_code(CONFIG_ERROR);
-    let err = run.stderr();
-    assert!(err.contains("unknown field `templat`"), "{err}");
-    assert!(err.contains(" --> jobs/t.toml:5:1"), "{err}");
-    assert!(
-        err.contains("5 | templat = \"x.sql\"\n  | ^^^^^^^"),
-        "{err}"
+    assert_eq!(
+        config_error(&p, &["check", &path]),
+        "error: invalid job file: unknown field `templat`, expected one of `name`, \
+         `description`, `template`, `outputs`, `chart`, `materialize`, `depends_on`, \
+         `time_column`, `unique_key`, `statement_timeout`
+ --> jobs/t.toml:5:1
+  |
+5 | templat = \"x.sql\"
+  | ^^^^^^^
+  = help: did you mean `template`?
+"
     );
-    assert!(err.contains("help: did you mean `template`?"), "{err}");
 }
 
 #[test]
 fn malformed_toml_names_its_position() {
     let p = Project::new();
     let path = job(&p, "name = \"t\"\ndescription = \"unterminated\n");
-    let err = p
-        .runner(None, &["check", &path])
-        .expect_code(CONFIG_ERROR)
-        .stderr();
-    assert!(err.contains("invalid job file"), "{err}");
-    assert!(err.contains(" --> jobs/t.toml:2:"), "{err}");
+    assert_eq!(
+        config_error(&p, &["check", &path]),
+        "error: invalid job file: invalid basic string, expected `\"`
+ --> jobs/t.toml:2:28
+  |
+2 | description = \"unterminated
+  |                            ^
+"
+    );
 }
 
 #[test]
@@ -44,16 +55,20 @@ fn missing_template_points_at_its_key() {
         &p,
         "name = \"t\"\n\n[[analysis]]\nname = \"a\"\ntemplate = \"nope.sql\"\n",
     );
-    let err = p
-        .runner(None, &["check", &path])
-        .expect_code(CONFIG_ERROR)
-        .stderr();
-    assert!(
-        err.contains("template `nope.sql` of analysis `a` not found"),
-        "{err}"
+    let templates = p.path("templates");
+    assert_eq!(
+        config_error(&p, &["check", &path]),
+        format!(
+            "error: template `nope.sql` of analysis `a` not found in `{}`
+ --> jobs/t.toml:5:12
+  |
+5 | template = \"nope.sql\"
+  |            ^^^^^^^^^^
+  = key: `analysis.a.template`
+",
+            templates.display()
+        )
     );
-    assert!(err.contains(" --> jobs/t.toml:5:12"), "{err}");
-    assert!(err.contains("key: `analysis.a.template`"), "{err}");
 }
 
 #[test]
@@ -63,12 +78,33 @@ fn every_problem_is_reported_not_just_the_first() {
         &p,
         "name = \"t\"\n[[analysis]]\nname = \"a\"\ntemplate = \"nope.sql\"\n[[analysis]]\nname = \"a\"\ntemplate = \"also-missing.sql\"\n",
     );
-    let err = p
-        .runner(None, &["check", &path])
-        .expect_code(CONFIG_ERROR)
-        .stderr();
-    assert!(err.contains("analysis `a` is defined twice"), "{err}");
-    assert!(err.contains("3 problems found"), "{err}");
+    let templates = p.path("templates");
+    assert_eq!(
+        config_error(&p, &["check", &path]),
+        format!(
+            "error: template `nope.sql` of analysis `a` not found in `{templates}`
+ --> jobs/t.toml:4:12
+  |
+4 | template = \"nope.sql\"
+  |            ^^^^^^^^^^
+  = key: `analysis.a.template`
+error: analysis `a` is defined twice
+ --> jobs/t.toml:6:8
+  |
+6 | name = \"a\"
+  |        ^^^
+  = key: `analysis.name`
+error: template `also-missing.sql` of analysis `a` not found in `{templates}`
+ --> jobs/t.toml:7:12
+  |
+7 | template = \"also-missing.sql\"
+  |            ^^^^^^^^^^^^^^^^^^
+  = key: `analysis.a.template`
+3 problems found
+",
+            templates = templates.display()
+        )
+    );
 }
 
 #[test]
@@ -82,62 +118,82 @@ fn template_errors_name_template_file_and_line() {
         &p,
         "name = \"t\"\n[[analysis]]\nname = \"b\"\ntemplate = \"broken.sql\"\n",
     );
-    let err = p
-        .runner(None, &["check", &path])
-        .expect_code(CONFIG_ERROR)
-        .stderr();
-    assert!(err.contains("template `broken.sql`"), "{err}");
     // Issue 10: the error names the variable and points at it.
-    assert!(
-        err.contains("error: template `broken.sql`: `undefined_var` is undefined"),
-        "{err}"
+    assert_eq!(
+        config_error(&p, &["check", &path]),
+        format!(
+            "error: template `broken.sql`: `undefined_var` is undefined
+ --> {}:3:14
+  |
+3 | WHERE x = {{{{ undefined_var }}}}
+  |              ^^^^^^^^^^^^^
+  = key: `analysis.b`
+  = help: templates see the job's [vars], `as_of`, `job` and `timescaledb`; define \
+`undefined_var` in [vars] or pass --var undefined_var=…
+",
+            p.path("templates/broken.sql").display()
+        )
     );
-    assert!(err.contains("broken.sql:3:14"), "{err}");
-    assert!(err.contains("3 | WHERE x = {{ undefined_var }}"), "{err}");
 }
 
 #[test]
 fn bad_var_override_is_a_config_error() {
     let p = Project::new();
-    let err = p
-        .runner(
-            None,
-            &["check", "jobs/quarterly.toml", "--var", "weeks=many"],
-        )
-        .expect_code(CONFIG_ERROR)
-        .stderr();
-    assert!(
-        err.contains("`--var weeks=many`: expected an integer"),
-        "{err}"
+    assert_eq!(
+        config_error(&p, &["check", "jobs/quarterly.toml", "--var", "weeks=many"]),
+        "error: `--var weeks=many`: expected an integer, like the job's `weeks`
+  = key: `--var`
+"
     );
-    let err = p
-        .runner(
-            None,
-            &["check", "jobs/quarterly.toml", "--var", "as_of=2020-02-30"],
-        )
-        .expect_code(CONFIG_ERROR)
-        .stderr();
-    assert!(err.contains("`as_of` must be a date"), "{err}");
+    assert_eq!(
+        config_error(
+            &p,
+            &["check", "jobs/quarterly.toml", "--var", "as_of=2020-02-30"]
+        ),
+        "error: `as_of` must be a date (YYYY-MM-DD), found `\"2020-02-30\"`
+  = key: `vars.as_of`
+"
+    );
 }
 
 #[test]
 fn source_globs_that_match_nothing_fail_check() {
     let p = Project::new();
-    let err = p
-        .runner(
-            None,
+    // A folder that is not there is named as such, for each pattern.
+    assert_eq!(
+        config_error(
+            &p,
             &[
                 "check",
                 "jobs/quarterly.toml",
                 "--var",
                 "data_dir=/nonexistent",
             ],
-        )
-        .expect_code(CONFIG_ERROR)
-        .stderr();
-    assert!(
-        err.contains("ingest source `prices` matches no files"),
-        "{err}"
+        ),
+        "error: pattern `${data_dir}/stocks/*.csv`: folder /nonexistent/stocks does not exist
+  = key: `ingest.prices.paths`
+error: pattern `${data_dir}/etfs/*.csv`: folder /nonexistent/etfs does not exist
+  = key: `ingest.prices.paths`
+error: pattern `${data_dir}/symbols_valid_meta.csv`: folder /nonexistent does not exist
+  = key: `ingest.symbols.paths`
+3 problems found
+"
+    );
+    // An empty folder is a source that matches nothing.
+    std::fs::create_dir_all(p.path("empty/stocks")).unwrap();
+    std::fs::create_dir_all(p.path("empty/etfs")).unwrap();
+    assert_eq!(
+        config_error(
+            &p,
+            &["check", "jobs/quarterly.toml", "--var", "data_dir=empty"]
+        ),
+        "error: ingest source `prices` matches no files: ${data_dir}/stocks/*.csv, \
+         ${data_dir}/etfs/*.csv
+  = key: `ingest.prices.paths`
+error: ingest source `symbols` matches no files: ${data_dir}/symbols_valid_meta.csv
+  = key: `ingest.symbols.paths`
+2 problems found
+"
     );
 }
 
@@ -186,20 +242,21 @@ fn render_prints_escaped_sql_without_a_database() {
 #[test]
 fn unknown_select_suggests_a_name() {
     let p = Project::new();
-    let err = p
-        .runner(
-            None,
+    assert_eq!(
+        config_error(
+            &p,
             &[
                 "render",
                 "jobs/quarterly.toml",
                 "--select",
                 "weekly_avg_closes",
             ],
-        )
-        .expect_code(CONFIG_ERROR)
-        .stderr();
-    assert!(err.contains("has no analysis `weekly_avg_closes`"), "{err}");
-    assert!(err.contains("did you mean `weekly_avg_close`?"), "{err}");
+        ),
+        "error: job `quarterly` has no analysis `weekly_avg_closes`
+  = key: `--select`
+  = help: did you mean `weekly_avg_close`?
+"
+    );
 }
 
 /// The database rule of `job::database`, seen through `doctor`'s first line. Every URL

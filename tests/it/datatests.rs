@@ -84,20 +84,19 @@ template = "tests/negative_volume.sql"
 "#;
 
 fn project(job: &str) -> Project {
-    let p = Project::new();
-    std::fs::remove_dir_all(p.path("data")).unwrap();
-    p.write("data/stocks/AAA.csv", AAA);
-    p.write("data/stocks/BBB.csv", BBB);
-    p.write("jobs/tested.toml", job);
-    p.write(
-        "templates/last_closes.sql",
-        "SELECT DISTINCT ON (symbol) symbol, day, close FROM daily_prices ORDER BY symbol, day DESC",
-    );
-    p.write(
-        "templates/tests/negative_volume.sql",
-        "SELECT * FROM daily_prices WHERE volume < 0",
-    );
-    p
+    Project::new()
+        .without_fixture()
+        .data("stocks/AAA.csv", AAA)
+        .data("stocks/BBB.csv", BBB)
+        .job("tested", job)
+        .template(
+            "last_closes.sql",
+            "SELECT DISTINCT ON (symbol) symbol, day, close FROM daily_prices ORDER BY symbol, day DESC",
+        )
+        .template(
+            "tests/negative_volume.sql",
+            "SELECT * FROM daily_prices WHERE volume < 0",
+        )
 }
 
 fn outcomes(p: &Project) -> Vec<String> {

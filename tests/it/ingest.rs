@@ -141,16 +141,17 @@ fn grown_file_loads_only_new_rows_and_changed_file_replaces_its_symbol() {
         "2"
     );
 
-    // A vanished file keeps its rows and is reported.
-    std::fs::remove_file(p.path("data/etfs/ETF1.csv")).unwrap();
+    // A vanished file keeps its rows and is reported (a pattern left with no file at
+    // all is a failure: see badinput_sources).
+    std::fs::remove_file(p.path("data/stocks/BBB.csv")).unwrap();
     let log = run(&p, &db, &[]);
     assert!(
         log.contains("2 files (0 new, 0 grown, 0 replaced, 2 unchanged, 0 failed, 1 missing)"),
         "{log}"
     );
     assert_eq!(
-        db.scalar("SELECT count(*) FROM daily_prices WHERE symbol = 'ETF1'"),
-        "2"
+        db.scalar("SELECT count(*) FROM daily_prices WHERE symbol = 'BBB'"),
+        "4"
     );
 }
 

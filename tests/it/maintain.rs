@@ -1,14 +1,11 @@
-use super::util::{Project, TestDb};
+use super::util::Project;
 
 #[test]
 fn maintain_vacuums_compresses_and_reports() {
-    let db = TestDb::new();
-    let p = Project::new();
-    p.runner(Some(&db), &["run", "jobs/quarterly.toml"])
-        .expect_code(0);
-    let out = p
-        .runner(Some(&db), &["maintain", "jobs/quarterly.toml"])
-        .expect_code(0);
+    let p = Project::with_database();
+    let db = p.db();
+    p.run_ok(&["run", "jobs/quarterly.toml"]);
+    let out = p.run_ok(&["maintain", "jobs/quarterly.toml"]);
     let report = p.read("reports/quarterly/maintenance.md");
     assert_eq!(out.stdout(), report, "the report is also printed");
     for section in [
@@ -61,29 +58,17 @@ fn maintain_vacuums_compresses_and_reports() {
     }
 
     // Nothing changed since: the second maintenance vacuums nothing of runner's prices.
-    let again = p
-        .runner(Some(&db), &["maintain", "jobs/quarterly.toml"])
-        .expect_code(0)
-        .stdout();
+    let again = p.run_ok(&["maintain", "jobs/quarterly.toml"]).stdout();
     assert!(!again.contains("VACUUM (ANALYZE) daily_prices "), "{again}");
 }
 
 #[test]
 fn unused_indexes_are_listed_unless_they_back_a_constraint() {
-    let db = TestDb::new();
-    let p = Project::new();
-    p.runner(Some(&db), &["run", "jobs/quarterly.toml"])
-        .expect_code(0);
-    {
-        use diesel::connection::SimpleConnection;
-        db.conn()
-            .batch_execute("CREATE INDEX prices_by_volume ON daily_prices (volume)")
-            .unwrap();
-    }
-    let report = p
-        .runner(Some(&db), &["maintain", "jobs/quarterly.toml"])
-        .expect_code(0)
-        .stdout();
+    let p = Project::with_database();
+    p.run_ok(&["run", "jobs/quarterly.toml"]);
+    p.db()
+        .execute("CREATE INDEX prices_by_volume ON daily_prices (volume)");
+    let report = p.run_ok(&["maintain", "jobs/quarterly.toml"]).stdout();
     assert!(
         report.contains("- `prices_by_volume` on `daily_prices`"),
         "{report}"
@@ -92,21 +77,15 @@ fn unused_indexes_are_listed_unless_they_back_a_constraint() {
 
 #[test]
 fn explain_shows_the_plan_with_actual_times_and_buffers() {
-    let db = TestDb::new();
-    let p = Project::new();
-    p.runner(Some(&db), &["run", "jobs/quarterly.toml"])
-        .expect_code(0);
+    let p = Project::with_database();
+    p.run_ok(&["run", "jobs/quarterly.toml"]);
     let out = p
-        .runner(
-            Some(&db),
-            &[
-                "explain",
-                "jobs/quarterly.toml",
-                "--select",
-                "highest_volume_day",
-            ],
-        )
-        .expect_code(0)
+        .run_ok(&[
+            "explain",
+            "jobs/quarterly.toml",
+            "--select",
+            "highest_volume_day",
+        ])
         .stdout();
     assert!(out.starts_with("-- highest_volume_day ("), "{out}");
     assert!(out.contains("actual time="), "{out}");
@@ -114,15 +93,12 @@ fn explain_shows_the_plan_with_actual_times_and_buffers() {
     assert!(out.contains("Execution Time:"), "{out}");
 
     let err = p
-        .runner(
-            Some(&db),
-            &[
-                "explain",
-                "jobs/quarterly.toml",
-                "--select",
-                "highest_volume",
-            ],
-        )
+        .run(&[
+            "explain",
+            "jobs/quarterly.toml",
+            "--select",
+            "highest_volume",
+        ])
         .expect_code(2)
         .stderr();
     assert!(err.contains("did you mean `highest_volume_day`?"), "{err}");
@@ -130,38 +106,33 @@ fn explain_shows_the_plan_with_actual_times_and_buffers() {
 
 #[test]
 fn explain_refuses_sql_that_writes() {
-    let db = TestDb::new();
-    let p = Project::new();
-    p.runner(Some(&db), &["run", "jobs/quarterly.toml"])
-        .expect_code(0);
-    p.write(
-        "templates/sneaky.sql",
-        "WITH gone AS (DELETE FROM daily_prices RETURNING 1) SELECT count(*) FROM gone",
-    );
-    let job = p.read("jobs/quarterly.toml")
-        + "\n[[analysis]]\nname = \"sneaky\"\ntemplate = \"sneaky.sql\"\n";
-    p.write("jobs/sneaky.toml", &job);
-    let err = p
-        .runner(
-            Some(&db),
-            &["explain", "jobs/sneaky.toml", "--select", "sneaky"],
+    let p = Project::with_database()
+        .template(
+            "sneaky.sql",
+            "WITH gone AS (DELETE FROM daily_prices RETURNING 1) SELECT count(*) FROM gone",
         )
+        .extend_job(
+            "quarterly",
+            "sneaky",
+            "[[analysis]]\nname = \"sneaky\"\ntemplate = \"sneaky.sql\"\n",
+        );
+    p.run_ok(&["run", "jobs/quarterly.toml"]);
+    let err = p
+        .run(&["explain", "jobs/sneaky.toml", "--select", "sneaky"])
         .expect_code(1)
         .stderr();
     assert!(err.contains("read-only transaction"), "{err}");
-    assert_eq!(db.scalar("SELECT count(*) FROM daily_prices"), "17");
+    assert_eq!(p.db().scalar("SELECT count(*) FROM daily_prices"), "17");
 }
 
 #[test]
 fn maintenance_can_run_as_a_step_after_each_ingest() {
-    let db = TestDb::new();
-    let p = Project::new();
-    let job = p.read("jobs/quarterly.toml") + "\n[storage]\nmaintain_after_ingest = true\n";
-    p.write("jobs/nightly.toml", &job);
-    let log = p
-        .runner(Some(&db), &["run", "jobs/nightly.toml"])
-        .expect_code(0)
-        .stderr();
+    let p = Project::with_database().extend_job(
+        "quarterly",
+        "nightly",
+        "[storage]\nmaintain_after_ingest = true\n",
+    );
+    let log = p.run_ok(&["run", "jobs/nightly.toml"]).stderr();
     assert!(
         log.contains("maintain: VACUUM (ANALYZE) daily_prices"),
         "{log}"
@@ -173,7 +144,7 @@ fn maintenance_can_run_as_a_step_after_each_ingest() {
         "{summary}"
     );
     assert_eq!(
-        db.scalar("SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'daily_prices' AND last_vacuum IS NOT NULL"),
+        p.db().scalar("SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'daily_prices' AND last_vacuum IS NOT NULL"),
         "1"
     );
 }

@@ -39,18 +39,28 @@ struct FeedTest {
 }
 
 impl FeedTest {
-    /// `settings` are extra lines of the `[[feed]]` table.
+    /// `settings` are extra lines of the `[[feed]]` table (they replace the default
+    /// `max_batch_delay` and `ack_wait` when they set them).
     fn new(settings: &str) -> Self {
         let n = FEEDS.fetch_add(1, Ordering::Relaxed);
         let stream = format!("T{}_{n}", std::process::id());
         let prefix = format!("t{}_{n}", std::process::id());
+        let defaults: String = [("max_batch_delay", "\"100ms\""), ("ack_wait", "\"1s\"")]
+            .iter()
+            .filter(|(key, _)| {
+                !settings
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{key} ")))
+            })
+            .map(|(key, value)| format!("{key} = {value}\n"))
+            .collect();
         let p = Project::new();
         p.write(
             "jobs/feed.toml",
             &format!(
                 "name = \"feed\"\n\n[[feed]]\nname = \"bars\"\nstream = \"{stream}\"\n\
                  subjects = [\"{prefix}.bars.>\"]\ndead_letter_subject = \"{prefix}.dead\"\n\
-                 max_batch_delay = \"100ms\"\nack_wait = \"1s\"\n{settings}\n"
+                 {defaults}{settings}\n"
             ),
         );
         let t = FeedTest {
@@ -224,9 +234,16 @@ fn published_bars_are_stored_exactly_and_poison_goes_to_rejects_and_dead_letters
     rt.block_on(client.flush()).unwrap();
 
     let counters = json(&t.consume(None).expect_code(0));
-    assert_eq!(counters["messages"], 1560);
+    assert_eq!(counters["received"], 1560);
+    assert_eq!(counters["committed"], 1560);
     assert_eq!(counters["acked"], 1560);
+    assert_eq!(counters["bars"], 1557);
     assert_eq!(counters["rejected"], 3);
+    assert_eq!(counters["dead_lettered"], 3);
+    assert_eq!(counters["redelivered"], 0);
+    assert_eq!(counters["last_seq"], 1560);
+    // 1560 messages in batches of at most 200.
+    assert!(counters["batches"].as_u64().unwrap() >= 8, "{counters}");
     assert_eq!(counters["stopped_by"], "drained");
     assert_eq!(t.bars(), expected(3, 4, 1, Some(500)));
     assert_eq!(
@@ -290,7 +307,7 @@ fn republishing_the_same_msg_ids_stores_each_bar_once() {
         (Some(780), Some(780))
     );
     let counters = json(&t.consume(None).expect_code(0));
-    assert_eq!(counters["messages"], 780);
+    assert_eq!(counters["committed"], 780);
     assert_eq!(t.bars(), expected(5, 2, 1, None));
 }
 
@@ -356,7 +373,7 @@ fn two_consumers_share_the_feed_and_survive_one_being_killed() {
         t.db.scalar("SELECT messages FROM stream_offsets")
             .parse()
             .unwrap();
-    let by_b = counters["messages"].as_u64().unwrap();
+    let by_b = counters["committed"].as_u64().unwrap();
     // `a` committed at least 4 batches before dying; `b` took the rest and a's unacked.
     assert!(by_b > 0 && by_b < applied, "b {by_b}, applied {applied}");
     assert!(applied >= 1560, "{applied}");
@@ -572,4 +589,144 @@ fn today_so_far_puts_the_streamed_session_next_to_daily_history() {
             "AAA,2020-04-02,2,16.2,17.7,16.1,17.6,2020-04-01,16,10.00,4000,92077,0.04",
         ]
     );
+}
+
+/// The broker's and the database's numbers after a partial consume, checked against
+/// what the test made happen: `max_ack_pending = 100` with batches of 100 means a
+/// process holds exactly one batch; killing it after its commit leaves that batch
+/// applied but unacknowledged.
+#[test]
+fn status_shows_lag_pending_acks_redeliveries_and_last_applied_seq_of_a_partial_consume() {
+    let t = FeedTest::new(
+        "batch_size = 100\nmax_ack_pending = 100\nmax_batch_delay = \"500ms\"\nack_wait = \"3s\"",
+    );
+    t.replay(&["--seed", "23", "--symbols", "2", "--days", "1"]);
+    // The durable consumer is made by the first `runner stream`.
+    let status = t.status();
+    assert!(status["broker"].is_null(), "{status}");
+    assert_eq!(status["database"]["last_applied_seq"], 0);
+
+    // First delivery of 1..=100: committed, killed before the ack.
+    assert!(killed(&t.consume(Some("stream.after_commit:1"))));
+    let status = t.status();
+    assert_eq!(status["broker"]["stream_messages"], 780);
+    assert_eq!(status["broker"]["num_pending"], 680);
+    assert_eq!(status["broker"]["num_ack_pending"], 100);
+    assert_eq!(status["broker"]["num_redelivered"], 0);
+    assert_eq!(status["broker"]["ack_floor_seq"], 0);
+    assert_eq!(status["database"]["last_applied_seq"], 100);
+    assert_eq!(status["database"]["messages_applied"], 100);
+
+    // After `ack_wait` the same 100 come back (nothing else can: the ack window is
+    // full), are committed again and again not acknowledged.
+    std::thread::sleep(Duration::from_millis(3300));
+    assert!(killed(&t.consume(Some("stream.after_commit:1"))));
+    let status = t.status();
+    assert_eq!(status["broker"]["num_pending"], 680);
+    assert_eq!(status["broker"]["num_ack_pending"], 100);
+    assert_eq!(status["broker"]["num_redelivered"], 100);
+    assert_eq!(status["database"]["last_applied_seq"], 100);
+    assert_eq!(status["database"]["messages_applied"], 200);
+    let text = t
+        .runner(&["stream", "jobs/feed.toml", "--status"])
+        .expect_code(0)
+        .stdout();
+    for line in [
+        "lag (num_pending): 680\n",
+        "ack pending:       100\n",
+        "redelivered:       100\n",
+        "last applied seq:  100\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+
+    // A clean run takes the redelivered batch and the rest.
+    std::thread::sleep(Duration::from_millis(3300));
+    let counters = json(&t.consume(None).expect_code(0));
+    assert_eq!(counters["received"], 780);
+    assert_eq!(counters["committed"], 780);
+    assert_eq!(counters["redelivered"], 100);
+    assert_eq!(counters["acked"], 780);
+    assert_eq!(counters["last_seq"], 780);
+    let status = t.status();
+    assert_eq!(status["broker"]["num_pending"], 0);
+    assert_eq!(status["broker"]["num_ack_pending"], 0);
+    assert_eq!(status["broker"]["num_redelivered"], 0);
+    assert_eq!(status["broker"]["ack_floor_seq"], 780);
+    assert_eq!(status["database"]["last_applied_seq"], 780);
+    assert_eq!(status["database"]["messages_applied"], 980);
+    assert_eq!(t.bars(), expected(23, 2, 1, None));
+}
+
+/// Without a terminal: a log line with rates and lag every `--log-every`, and a last
+/// line and JSON counters with the totals.
+#[test]
+fn without_a_terminal_progress_is_logged_as_lines_with_rates_and_lag() {
+    let t = FeedTest::new("batch_size = 100");
+    t.replay(&[
+        "--seed",
+        "29",
+        "--symbols",
+        "3",
+        "--days",
+        "1",
+        "--poison-every",
+        "300",
+    ]);
+    let mut cmd = t.command(&[
+        "stream",
+        "jobs/feed.toml",
+        "--until-drained",
+        "--log-every",
+        "1ms",
+    ]);
+    let run = Run(cmd.output().unwrap()).expect_code(0);
+    let stderr = run.stderr();
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("stream bars: "))
+        .collect();
+    // A line after each batch at least (1170 messages, batches of at most 100).
+    assert!(progress.len() >= 12, "{stderr}");
+    for l in &progress {
+        assert!(
+            l.contains("/s now, ") && l.contains("/s overall), ") && l.contains(", lag "),
+            "{l}"
+        );
+    }
+    // The lag falls to 0 as the feed drains.
+    assert!(
+        progress.last().unwrap().contains(", lag 0, last seq 1170"),
+        "{stderr}"
+    );
+    let last = stderr
+        .lines()
+        .find(|l| l.contains("stream bars stopped (drained): 1170 committed ("))
+        .unwrap_or_else(|| panic!("no final line in\n{stderr}"));
+    assert!(
+        last.contains("3 rejected, 3 dead-lettered, 0 redelivered, lag 0, last seq 1170"),
+        "{last}"
+    );
+    let counters = json(&run);
+    assert_eq!(counters["committed"], 1170);
+    assert_eq!(counters["rejected"], 3);
+    assert_eq!(counters["dead_lettered"], 3);
+    assert_eq!(counters["bars"], 1167);
+    assert!(counters["messages_per_s"].as_f64().unwrap() > 0.0);
+    assert!(counters["elapsed_s"].as_f64().unwrap() > 0.0);
+    // Linux reports the peak RSS; a few MB at least, far below a GB.
+    let rss = counters["peak_rss_kb"].as_u64().unwrap();
+    assert!((1_000..1_000_000).contains(&rss), "{rss}");
+}
+
+/// Without the hourly rollup the daily one is computed from the bars themselves.
+#[test]
+fn the_daily_rollup_alone_is_built_from_the_bars() {
+    let t = FeedTest::new("batch_size = 250\nrefresh = [\"intraday_daily\"]");
+    t.replay(&["--seed", "31", "--symbols", "2", "--days", "2"]);
+    json(&t.consume(None).expect_code(0));
+    let (stored, raw) = rollup_and_raw(&t, "intraday_daily", "day");
+    assert_eq!(stored.len(), 2 * 2);
+    assert_eq!(stored, raw);
+    assert_eq!(t.db.scalar("SELECT count(*) FROM intraday_hourly"), "0");
 }

@@ -106,12 +106,25 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A throwaway project: the repo's `jobs/` and `templates/`, the fixture as `data/`.
+/// A throwaway project: the repo's `jobs/` and `templates/`, the fixture as `data/`,
+/// and (from [`Project::with_database`]) a test database of its own that `run` uses.
+///
+/// Set up fluently, then run the binary:
+///
+/// ```ignore
+/// let p = Project::with_database()
+///     .extend_job("quarterly", "nightly", "[storage]\nmaintain_after_ingest = true\n")
+///     .template("extra.sql", "SELECT 1");
+/// p.run_ok(&["run", "jobs/nightly.toml"]);
+/// assert_eq!(p.db().scalar("SELECT count(*) FROM daily_prices"), "17");
+/// ```
 pub struct Project {
     pub dir: tempfile::TempDir,
+    db: Option<TestDb>,
 }
 
 impl Project {
+    /// A project without a database: `run` points runner at a port nobody listens on.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&repo().join("jobs"), &dir.path().join("jobs"));
@@ -120,7 +133,67 @@ impl Project {
             &repo().join("tests/fixtures/basic"),
             &dir.path().join("data"),
         );
-        Project { dir }
+        Project { dir, db: None }
+    }
+
+    /// A project with a fresh database of its own, dropped with the project.
+    pub fn with_database() -> Self {
+        Project {
+            db: Some(TestDb::new()),
+            ..Project::new()
+        }
+    }
+
+    /// The project's database.
+    ///
+    /// # Panics
+    /// For a project made with [`Project::new`].
+    pub fn db(&self) -> &TestDb {
+        self.db
+            .as_ref()
+            .expect("a project made with Project::with_database")
+    }
+
+    /// `jobs/<name>.toml` with `toml` as its text.
+    pub fn job(self, name: &str, toml: &str) -> Self {
+        self.write(&format!("jobs/{name}.toml"), toml);
+        self
+    }
+
+    /// `jobs/<name>.toml`: the text of `jobs/<base>.toml` followed by `extra` (new
+    /// sections or analyses for an existing job).
+    pub fn extend_job(self, base: &str, name: &str, extra: &str) -> Self {
+        let text = self.read(&format!("jobs/{base}.toml")) + "\n" + extra;
+        self.job(name, &text)
+    }
+
+    /// `templates/<name>` with `sql` as its text.
+    pub fn template(self, name: &str, sql: &str) -> Self {
+        self.write(&format!("templates/{name}"), sql);
+        self
+    }
+
+    /// No fixture data: `data/` is left empty, for tests that bring their own files.
+    pub fn without_fixture(self) -> Self {
+        std::fs::remove_dir_all(self.path("data")).unwrap();
+        std::fs::create_dir(self.path("data")).unwrap();
+        self
+    }
+
+    /// `data/<rel>` with `text` as its content (replacing the fixture's file, if any).
+    pub fn data(self, rel: &str, text: &str) -> Self {
+        self.write(&format!("data/{rel}"), text);
+        self
+    }
+
+    /// `runner ARGS` in this project, against its own database (if any).
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.runner(self.db.as_ref(), args)
+    }
+
+    /// [`Project::run`], which must exit 0 (else it panics with the output).
+    pub fn run_ok(&self, args: &[&str]) -> Run {
+        self.run(args).expect_code(0)
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {

@@ -33,6 +33,128 @@ pub fn consumer(aggregate: Aggregate) -> String {
     format!("aggregate:{}", aggregate.relation())
 }
 
+/// The aggregate tables of plain PostgreSQL, for the ingest's `COPY` of the buckets it
+/// computed (see `src/ingest/buckets.rs`). Created by [`create`], not by a migration.
+mod tables {
+    diesel::table! {
+        prices_weekly (symbol, bucket) {
+            symbol -> Text,
+            bucket -> Date,
+            open -> Nullable<Float8>,
+            high -> Nullable<Float8>,
+            low -> Nullable<Float8>,
+            close -> Nullable<Float8>,
+            volume -> Nullable<Numeric>,
+            avg_close -> Nullable<Float8>,
+            trading_days -> Int8,
+            volume_days -> Int8,
+            max_volume -> Nullable<Int8>,
+        }
+    }
+
+    diesel::table! {
+        prices_monthly (symbol, bucket) {
+            symbol -> Text,
+            bucket -> Date,
+            open -> Nullable<Float8>,
+            high -> Nullable<Float8>,
+            low -> Nullable<Float8>,
+            close -> Nullable<Float8>,
+            volume -> Nullable<Numeric>,
+            avg_close -> Nullable<Float8>,
+            trading_days -> Int8,
+            volume_days -> Int8,
+            max_volume -> Nullable<Int8>,
+        }
+    }
+}
+
+/// Replace every bucket of `symbols` in a plain-PostgreSQL aggregate table with the rows
+/// `write` streams in the binary COPY format (signature and trailer included). For the
+/// ingest, inside the transaction that writes those symbols' prices and logs them as
+/// applied by [`consumer`]`(aggregate)`.
+///
+/// # Errors
+/// The database's, and whatever `write` returns.
+pub fn replace_buckets<F>(
+    conn: &mut PgConnection,
+    aggregate: Aggregate,
+    symbols: &[&str],
+    write: F,
+) -> QueryResult<usize>
+where
+    F: Fn(&mut dyn std::io::Write) -> QueryResult<()>,
+{
+    diesel::sql_query(format!(
+        "DELETE FROM {} WHERE symbol = ANY($1)",
+        quote::ident(aggregate.relation())
+    ))
+    .bind::<Array<Text>, _>(symbols)
+    .execute(conn)?;
+    match aggregate {
+        Aggregate::Weekly => diesel::copy_from(tables::prices_weekly::table)
+            .from_raw_data(tables::prices_weekly::table, write)
+            .with_format(diesel::pg::CopyFormat::Binary)
+            .execute(conn),
+        Aggregate::Monthly => diesel::copy_from(tables::prices_monthly::table)
+            .from_raw_data(tables::prices_monthly::table, write)
+            .with_format(diesel::pg::CopyFormat::Binary)
+            .execute(conn),
+    }
+}
+
+/// The aggregates an ingest may write itself (see [`replace_buckets`]): on plain
+/// PostgreSQL, those of `wanted` that exist and whose consumer is caught up with the
+/// change log's history. A consumer still to rebuild is rebuilt here first when
+/// `daily_prices` is empty — on a first load that costs nothing and lets the load write
+/// every bucket — and otherwise left to rebuild after the ingest (its buckets would be
+/// computed again anyway). Returns what was rebuilt, for the run summary, and the
+/// aggregates.
+///
+/// # Errors
+/// The database's.
+pub fn prepare_ingest(
+    conn: &mut PgConnection,
+    caps: &Capabilities,
+    wanted: &std::collections::BTreeSet<Aggregate>,
+) -> Result<(Vec<String>, Vec<Aggregate>)> {
+    let mut lines = Vec::new();
+    let mut direct = Vec::new();
+    if caps.has_timescale() {
+        return Ok((lines, direct));
+    }
+    for &aggregate in wanted {
+        if !exists(conn, caps, aggregate)? {
+            continue;
+        }
+        let name = consumer(aggregate);
+        let needs_rebuild = changelog::needs_rebuild(conn, &name)
+            .map_err(db_error("reading the change log's consumers"))?;
+        if needs_rebuild {
+            let empty: Found = diesel::sql_query(
+                "SELECT count(*) AS n FROM (SELECT 1 FROM daily_prices LIMIT 1) t",
+            )
+            .get_result(conn)
+            .map_err(db_error("looking at daily_prices"))?;
+            if empty.n > 0 {
+                continue;
+            }
+            let started = std::time::Instant::now();
+            if drain(conn, caps, aggregate)? == Drained::Rebuilt {
+                let line = format!(
+                    "rebuilt {} in {:.2}s (daily_prices was empty)",
+                    aggregate.relation(),
+                    started.elapsed().as_secs_f64()
+                );
+                tracing::info!("{line}");
+                lines.push(line);
+            }
+        }
+        direct.push(aggregate);
+    }
+    Ok((lines, direct))
+}
+
 /// What one [`drain`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drained {
@@ -40,6 +162,8 @@ pub enum Drained {
     UpToDate,
     /// Recomputed from all of `daily_prices` (new consumer or asked to rebuild).
     Rebuilt,
+    /// Only moved past entries whose buckets the ingest had written itself.
+    WrittenByIngest { entries: i64 },
     /// Recomputed the logged buckets of `symbols` symbols, `first..last` at the widest.
     Refreshed {
         symbols: usize,
@@ -90,7 +214,7 @@ pub fn drain(
         conn.transaction(|conn| {
             if pending.rebuild {
                 rebuild_plain(conn, aggregate)?;
-            } else {
+            } else if !pending.spans.is_empty() {
                 refresh_spans_plain(conn, aggregate, &pending.spans)?;
             }
             crate::crashpoint::reached("aggregates.refreshed");
@@ -101,7 +225,11 @@ pub fn drain(
     if pending.rebuild {
         return Ok(Drained::Rebuilt);
     }
-    let (first, last) = pending.bounds().expect("a non-empty drain has spans");
+    let Some((first, last)) = pending.bounds() else {
+        return Ok(Drained::WrittenByIngest {
+            entries: pending.applied_by_writer,
+        });
+    };
     Ok(Drained::Refreshed {
         symbols: pending.spans.len(),
         first: first.date_naive(),

@@ -225,6 +225,10 @@ pub fn drain_aggregates(
         let line = match aggregates::drain(conn, caps, aggregate)? {
             aggregates::Drained::UpToDate => continue,
             aggregates::Drained::Rebuilt => format!("rebuilt {}", aggregate.relation()),
+            aggregates::Drained::WrittenByIngest { entries } => format!(
+                "{}: the ingest wrote the buckets of all {entries} change(s) itself",
+                aggregate.relation()
+            ),
             aggregates::Drained::Refreshed {
                 symbols,
                 first,

@@ -32,16 +32,21 @@ pub enum Unit {
     Years,
 }
 
+/// A text that is not an interval [`PgInterval::parse`] accepts; says what is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not an interval like `30 days`, `4 weeks`, `6 months` or `2 years`")]
+pub struct NotAnInterval {
+    pub text: String,
+}
+
 impl PgInterval {
     /// `"90 days"`, `"1 week"`, `"6 months"`, `"2 years"`.
     ///
     /// # Errors
-    /// A message saying what is accepted.
-    pub fn parse(text: &str) -> Result<PgInterval, String> {
-        Self::read(text, false).ok_or_else(|| {
-            format!(
-                "`{text}` is not an interval like `30 days`, `4 weeks`, `6 months` or `2 years`"
-            )
+    /// [`NotAnInterval`], saying what is accepted.
+    pub fn parse(text: &str) -> Result<PgInterval, NotAnInterval> {
+        Self::read(text, false).ok_or_else(|| NotAnInterval {
+            text: text.to_owned(),
         })
     }
 
@@ -234,7 +239,7 @@ mod tests {
         assert_eq!(width("4294967295 years"), None);
         assert_eq!(width("1 fortnight"), None);
         assert_eq!(
-            PgInterval::parse("1 quarter"),
+            PgInterval::parse("1 quarter").map_err(|e| e.to_string()),
             Err(
                 "`1 quarter` is not an interval like `30 days`, `4 weeks`, `6 months` or `2 years`"
                     .to_owned()

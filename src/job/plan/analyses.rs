@@ -69,8 +69,8 @@ impl Planner<'_> {
                 );
             }
             for chart in &a.chart {
-                if let Err(message) = chart.validate(None) {
-                    self.problem(format!("analysis.{name}.chart"), message);
+                if let Err(error) = chart.validate(None) {
+                    self.problem(format!("analysis.{name}.chart"), error.to_string());
                 }
             }
             let materialize = a.materialize.as_ref().map(|m| *m.get_ref());

@@ -13,7 +13,7 @@ mod report;
 mod storage;
 
 pub use analyses::Analysis;
-pub use ingest::IngestSource;
+pub use ingest::{IngestSource, SourcePattern};
 pub use report::ReportSettings;
 
 use std::path::{Path, PathBuf};
@@ -213,8 +213,8 @@ impl Planner<'_> {
                 Ok((key, value)) => {
                     vars.insert(key, value);
                 }
-                Err(message) => {
-                    self.problem("--var", message);
+                Err(error) => {
+                    self.problem("--var", error.to_string());
                 }
             }
         }
@@ -239,8 +239,8 @@ impl Planner<'_> {
         match &spec.database_url {
             Some(url) => match vars::expand(url.get_ref(), vars, env_var) {
                 Ok(expanded) => expanded,
-                Err(message) => {
-                    self.problem_at(url, "database_url", message);
+                Err(error) => {
+                    self.problem_at(url, "database_url", error.to_string());
                     String::new()
                 }
             },
@@ -265,8 +265,8 @@ impl Planner<'_> {
     fn resolve(&mut self, root: &Path, value: &Spanned<String>, vars: &Vars, key: &str) -> PathBuf {
         match vars::expand(value.get_ref(), vars, env_var) {
             Ok(expanded) => root.join(expanded),
-            Err(message) => {
-                self.problem_at(value, key, message);
+            Err(error) => {
+                self.problem_at(value, key, error.to_string());
                 PathBuf::new()
             }
         }

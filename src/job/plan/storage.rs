@@ -55,8 +55,8 @@ impl Planner<'_> {
     fn interval(&mut self, value: &Spanned<String>, key: &str) -> Option<PgInterval> {
         match PgInterval::parse(value.get_ref()) {
             Ok(i) => Some(i),
-            Err(message) => {
-                self.problem_at(value, format!("storage.{key}"), message);
+            Err(error) => {
+                self.problem_at(value, format!("storage.{key}"), error.to_string());
                 None
             }
         }

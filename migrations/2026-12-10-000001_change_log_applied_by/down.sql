@@ -1,0 +1,1 @@
+ALTER TABLE change_log DROP COLUMN applied_by;

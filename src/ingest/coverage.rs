@@ -1,0 +1,141 @@
+//! Which days the loaded prices cover, per symbol: what a job without `as_of` analyses,
+//! and whether a job's explicit `as_of` lies inside the data.
+//!
+//! The default `as_of` is the latest day that at least a share of the symbols reached
+//! (`[report] as_of_share`, default one half), not the latest day of any row: one stray
+//! file dated ahead (or one symbol that trades on a holiday) cannot move every report
+//! to a day most symbols have no data for.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{Date, Nullable};
+
+use crate::error::Result;
+
+/// A job without `as_of` on a database without prices has no day to analyse.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no prices loaded yet (daily_prices is empty); load prices first (check the [[ingest]] \
+     paths) or pass --var as_of=YYYY-MM-DD"
+)]
+pub struct NoPrices;
+
+/// The first and last loaded day of each symbol that has rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// `(first, last)` per symbol, in no particular order.
+    pub symbols: Vec<(NaiveDate, NaiveDate)>,
+}
+
+#[derive(QueryableByName)]
+struct Span {
+    #[diesel(sql_type = Nullable<Date>)]
+    first: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
+    last: Option<NaiveDate>,
+}
+
+impl Coverage {
+    /// Read it from `daily_prices`: a walk over the distinct symbols of the primary key
+    /// `(symbol, day)` with two index probes each, so it costs milliseconds per
+    /// thousand symbols however many rows they hold (a `GROUP BY` reads every row).
+    ///
+    /// # Errors
+    /// The query fails.
+    pub fn read(conn: &mut PgConnection) -> Result<Self> {
+        let spans: Vec<Span> = diesel::sql_query(
+            "WITH RECURSIVE symbols AS ( \
+                 (SELECT symbol FROM daily_prices ORDER BY symbol LIMIT 1) \
+                 UNION ALL \
+                 SELECT (SELECT d.symbol FROM daily_prices d WHERE d.symbol > s.symbol \
+                         ORDER BY d.symbol LIMIT 1) \
+                 FROM symbols s WHERE s.symbol IS NOT NULL) \
+             SELECT (SELECT min(day) FROM daily_prices d WHERE d.symbol = s.symbol) AS first, \
+                    (SELECT max(day) FROM daily_prices d WHERE d.symbol = s.symbol) AS last \
+             FROM symbols s WHERE s.symbol IS NOT NULL",
+        )
+        .load(conn)
+        .map_err(crate::db::db_error("finding the days loaded per symbol"))?;
+        Ok(Coverage {
+            symbols: spans
+                .into_iter()
+                .filter_map(|s| Some((s.first?, s.last?)))
+                .collect(),
+        })
+    }
+
+    /// The first and last day of any symbol; None when nothing is loaded.
+    pub fn range(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let first = self.symbols.iter().map(|s| s.0).min()?;
+        let last = self.symbols.iter().map(|s| s.1).max()?;
+        Some((first, last))
+    }
+
+    /// The latest day that at least `share` (0 < share ≤ 1) of the symbols reached:
+    /// with `n` symbols, the `⌈share·n⌉`-th latest of their last days.
+    pub fn default_as_of(&self, share: f64) -> Option<NaiveDate> {
+        let mut lasts: Vec<NaiveDate> = self.symbols.iter().map(|s| s.1).collect();
+        if lasts.is_empty() {
+            return None;
+        }
+        lasts.sort_unstable_by(|a, b| b.cmp(a));
+        let needed = (share.clamp(0.0, 1.0) * lasts.len() as f64).ceil() as usize;
+        Some(lasts[needed.clamp(1, lasts.len()) - 1])
+    }
+
+    /// Why `as_of` looks wrong for this data: outside the loaded range.
+    pub fn as_of_warning(&self, as_of: NaiveDate) -> Option<String> {
+        let Some((first, last)) = self.range() else {
+            return Some(format!(
+                "as_of {as_of} is set, but no prices are loaded yet"
+            ));
+        };
+        if as_of < first {
+            Some(format!(
+                "as_of {as_of} is before the first loaded day ({first}): the reports will be empty"
+            ))
+        } else if as_of > last {
+            Some(format!(
+                "as_of {as_of} is after the last loaded day ({last})"
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn one_stray_symbol_does_not_move_the_default_as_of() {
+        let mut coverage = Coverage {
+            symbols: vec![
+                (d("2000-01-03"), d("2020-04-01")),
+                (d("2010-01-04"), d("2020-04-01")),
+                (d("2015-01-02"), d("2020-03-31")),
+                (d("1999-01-04"), d("2092-01-01")),
+            ],
+        };
+        assert_eq!(coverage.default_as_of(0.5), Some(d("2020-04-01")));
+        assert_eq!(coverage.default_as_of(1.0), Some(d("2020-03-31")));
+        assert_eq!(coverage.default_as_of(0.01), Some(d("2092-01-01")));
+        assert_eq!(coverage.range(), Some((d("1999-01-04"), d("2092-01-01"))));
+        coverage.symbols.truncate(3);
+        assert_eq!(coverage.as_of_warning(d("2020-03-31")), None);
+        assert_eq!(
+            coverage.as_of_warning(d("2021-01-01")).unwrap(),
+            "as_of 2021-01-01 is after the last loaded day (2020-04-01)"
+        );
+        assert_eq!(
+            coverage.as_of_warning(d("1990-01-01")).unwrap(),
+            "as_of 1990-01-01 is before the first loaded day (2000-01-03): the reports will be empty"
+        );
+        assert_eq!(Coverage::default().default_as_of(0.5), None);
+    }
+}
