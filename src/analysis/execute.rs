@@ -79,10 +79,10 @@ pub fn query_into(
                 .map_err(|e| Failure::Runner(write_error(name, e)))
         })?;
         // Always roll back: the view (and anything else) must not outlive the query.
-        Err(Failure::Refused(String::new()))
+        Err(Failure::Done)
     });
     match outcome {
-        Err(Failure::Refused(message)) if message.is_empty() => {}
+        Err(Failure::Done) => {}
         Err(failure) => return Err(failure.into_error(name, sql)),
         Ok(()) => unreachable!("the transaction always rolls back"),
     }
@@ -269,6 +269,8 @@ pub(crate) enum Failure {
     Refused(String),
     /// A step inside the transaction failed with an error runner already described.
     Runner(Error),
+    /// Everything worked; the transaction is rolled back on purpose.
+    Done,
 }
 
 impl From<DieselError> for Failure {
@@ -298,6 +300,9 @@ impl Failure {
             }
             .into(),
             Failure::Runner(error) => error,
+            Failure::Done => Error::Message(format!(
+                "analysis `{name}` was rolled back after it succeeded"
+            )),
         }
     }
 }

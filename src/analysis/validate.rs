@@ -103,6 +103,7 @@ fn validate_in_transaction(
                 Failure::Sql { error, .. } => format!("analysis `{name}` failed: {error}"),
                 Failure::Refused(reason) => format!("analysis `{name}` failed: {reason}"),
                 Failure::Runner(e) => e.to_string(),
+                Failure::Done => continue,
             };
             problems.push(Diagnostic::new(message).key(format!("analysis.{name}")));
         }
