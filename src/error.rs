@@ -35,10 +35,6 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A failure that is fully described by its message. Being replaced by the kinds
-    /// below; only ingest still uses it.
-    #[error("{0}")]
-    Message(String),
     /// No connection to the database.
     #[error(transparent)]
     Connect(#[from] crate::db::pool::ConnectError),
@@ -80,7 +76,6 @@ impl Error {
         match self {
             Error::Config(_) => EXIT_CONFIG,
             Error::Runtime { .. }
-            | Error::Message(_)
             | Error::Connect(_)
             | Error::Analysis(_)
             | Error::Lock(_)

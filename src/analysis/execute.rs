@@ -300,9 +300,10 @@ impl Failure {
             }
             .into(),
             Failure::Runner(error) => error,
-            Failure::Done => Error::Message(format!(
-                "analysis `{name}` was rolled back after it succeeded"
-            )),
+            Failure::Done => AnalysisError::RolledBackAfterSuccess {
+                name: name.to_owned(),
+            }
+            .into(),
         }
     }
 }

@@ -48,6 +48,10 @@ pub enum AnalysisError {
     },
     #[error("could not open a transaction to check the analyses")]
     NoTransaction,
+    /// The transaction of a successful analysis ended without its result (a bug, not
+    /// the template's fault: the statement itself succeeded).
+    #[error("analysis `{name}` was rolled back after it succeeded")]
+    RolledBackAfterSuccess { name: String },
     /// The analysis left session-level advisory locks behind (they were released).
     #[error(
         "analysis `{name}` failed: it took {locks} advisory lock(s) (pg_advisory_lock) that \

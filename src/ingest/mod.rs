@@ -26,7 +26,7 @@ use self::discover::SourceFile;
 use self::load::CopyEncoding;
 use self::manifest::{Change, Entry};
 use crate::db::Pool;
-use crate::error::{Error, Result};
+use crate::error::{Context, Result};
 use crate::job::rules::RuleSet;
 use crate::job::{IngestSource, Job, OnMissing, SourceKind};
 use crate::progress::Progress;
@@ -651,7 +651,7 @@ fn load_prices(
     let workers = rayon::ThreadPoolBuilder::new()
         .num_threads(options.workers.max(1))
         .build()
-        .map_err(|e| Error::Message(format!("cannot start ingest workers: {e}")))?;
+        .context("cannot start ingest workers")?;
     let loaded: Vec<Vec<FileResult>> = workers.install(|| {
         batches
             .par_iter()

@@ -728,5 +728,10 @@ fn the_daily_rollup_alone_is_built_from_the_bars() {
     let (stored, raw) = rollup_and_raw(&t, "intraday_daily", "day");
     assert_eq!(stored.len(), 2 * 2);
     assert_eq!(stored, raw);
-    assert_eq!(t.db.scalar("SELECT count(*) FROM intraday_hourly"), "0");
+    if !t.db.has_timescale() {
+        // A runner-maintained table nobody asked for stays empty. (On TimescaleDB the
+        // hourly continuous aggregate exists anyway and real-time aggregation shows
+        // the newest bars in it.)
+        assert_eq!(t.db.scalar("SELECT count(*) FROM intraday_hourly"), "0");
+    }
 }
