@@ -240,14 +240,18 @@ fn execute(
         Some(summary)
     };
     lock.check()?;
-    let mut conn = crate::db::pool::checkout(pool)?;
     // Whatever any run changed and did not carry into the aggregates yet, this run does
     // now, even when no file changed (the run that loaded them may have died).
     storage.extend(db::storage::drain_aggregates(
-        &mut conn,
+        pool,
         caps,
         &job.storage,
+        // One refresh per core (each is one backend's CPU), within the pool's size.
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(options.workers),
     )?);
+    let mut conn = crate::db::pool::checkout(pool)?;
     if ingest.is_some() && job.storage.maintain_after_ingest {
         storage.extend(
             crate::maintain::run(

@@ -445,40 +445,8 @@ pub fn refresh(
     let window = range.map(|(first, last)| aggregate.window(first, last));
     let date = |d: NaiveDate| format!("DATE {}", quote::literal(&d.to_string()));
     if caps.has_timescale() {
-        let (start, end) = match window {
-            Some((s, e)) => (date(s), date(e)),
-            None => ("NULL".to_owned(), "NULL".to_owned()),
-        };
-        // `force` recomputes the whole window even where TimescaleDB's invalidation log
-        // says nothing changed: runner knows exactly which days it rewrote, and this
-        // keeps the aggregate right even if a background job raced the log.
-        let force = if range.is_some() && has_force_argument(conn)? {
-            ", force => true"
-        } else {
-            ""
-        };
-        let call = format!(
-            "CALL refresh_continuous_aggregate({}, {start}, {end}{force})",
-            quote::literal(name)
-        );
-        // The refresh policy's background job may be refreshing the same aggregate;
-        // TimescaleDB then refuses ours at once rather than waiting. The error has no
-        // SQLSTATE of its own (diesel shows none), hence its text. Wait and try again.
-        let mut attempt = 0;
-        loop {
-            match conn.batch_execute(&call) {
-                Err(e) if attempt < 40 && e.to_string().contains("concurrent refresh") => {
-                    attempt += 1;
-                    tracing::debug!(
-                        aggregate = name,
-                        attempt,
-                        "a refresh policy is refreshing it; waiting"
-                    );
-                    std::thread::sleep(std::time::Duration::from_millis(250));
-                }
-                result => return result.map_err(db_error(format!("refreshing {name}"))),
-            }
-        }
+        let (start, end) = window.map_or((None, None), |(s, e)| (Some(s), Some(e)));
+        return refresh_continuous(conn, aggregate, start, end, range.is_some());
     }
     let ident = quote::ident(name);
     let (clear, filter) = match window {
@@ -500,6 +468,56 @@ pub fn refresh(
     );
     conn.transaction(|c| c.batch_execute(&sql))
         .map_err(db_error(format!("refreshing {name}")))
+}
+
+/// TimescaleDB: `refresh_continuous_aggregate` over `[start, end)` (`None`: open), whose
+/// ends must be bucket boundaries — a bucket across an end is left out. `force`
+/// recomputes the whole window even where TimescaleDB's invalidation log says nothing
+/// changed: runner knows exactly which days it rewrote, and this keeps the aggregate
+/// right even if a background job raced the log. Must run outside a transaction.
+pub fn refresh_continuous(
+    conn: &mut PgConnection,
+    aggregate: Aggregate,
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+    force: bool,
+) -> Result<()> {
+    let name = aggregate.relation();
+    let bound = |d: Option<NaiveDate>| {
+        d.map_or_else(
+            || "NULL".to_owned(),
+            |d| format!("DATE {}", quote::literal(&d.to_string())),
+        )
+    };
+    let force = if force && has_force_argument(conn)? {
+        ", force => true"
+    } else {
+        ""
+    };
+    let call = format!(
+        "CALL refresh_continuous_aggregate({}, {}, {}{force})",
+        quote::literal(name),
+        bound(start),
+        bound(end)
+    );
+    // The refresh policy's background job may be refreshing the same aggregate;
+    // TimescaleDB then refuses ours at once rather than waiting. The error has no
+    // SQLSTATE of its own (diesel shows none), hence its text. Wait and try again.
+    let mut attempt = 0;
+    loop {
+        match conn.batch_execute(&call) {
+            Err(e) if attempt < 40 && e.to_string().contains("concurrent refresh") => {
+                attempt += 1;
+                tracing::debug!(
+                    aggregate = name,
+                    attempt,
+                    "a refresh policy is refreshing it; waiting"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            result => return result.map_err(db_error(format!("refreshing {name}"))),
+        }
+    }
 }
 
 /// `refresh_continuous_aggregate(..., force)` exists (TimescaleDB 2.16 and later).

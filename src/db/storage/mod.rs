@@ -8,6 +8,7 @@
 //! what it changed, so a second run with the same settings changes nothing.
 
 pub mod aggregates;
+pub mod concurrent;
 pub mod hypertable;
 pub mod settings;
 
@@ -210,19 +211,48 @@ fn forget_consumer(conn: &mut PgConnection, aggregate: Aggregate) -> Result<()> 
 }
 
 /// Bring every aggregate of `settings` up to date from the change log (see
-/// [`aggregates::drain`]). Returns what was refreshed, for the run summary.
+/// [`aggregates::drain`]). With TimescaleDB their refreshes run on up to `connections`
+/// connections of `pool` at once ([`concurrent`]). Returns what was refreshed, for the
+/// run summary.
 pub fn drain_aggregates(
-    conn: &mut PgConnection,
+    pool: &crate::db::Pool,
     caps: &Capabilities,
     settings: &StorageSettings,
+    connections: usize,
 ) -> Result<Vec<String>> {
-    let mut done = Vec::new();
+    let mut conn = crate::db::pool::checkout(pool)?;
+    let mut present = Vec::new();
     for &aggregate in &settings.aggregates {
-        if !aggregates::exists(conn, caps, aggregate)? {
-            continue;
+        if aggregates::exists(&mut conn, caps, aggregate)? {
+            present.push(aggregate);
         }
+    }
+    // (aggregate, what was done, seconds it took: together, when concurrent)
+    let mut drained = Vec::new();
+    if caps.has_timescale() {
+        drop(conn);
         let started = std::time::Instant::now();
-        let line = match aggregates::drain(conn, caps, aggregate)? {
+        let outcomes = concurrent::drain(pool, &present, connections)?;
+        let seconds = started.elapsed().as_secs_f64();
+        for (aggregate, outcome) in outcomes {
+            if outcome != aggregates::Drained::UpToDate {
+                crate::crashpoint::reached("aggregates.drained");
+            }
+            drained.push((aggregate, outcome, seconds));
+        }
+    } else {
+        for aggregate in present {
+            let started = std::time::Instant::now();
+            let outcome = aggregates::drain(&mut conn, caps, aggregate)?;
+            if outcome != aggregates::Drained::UpToDate {
+                crate::crashpoint::reached("aggregates.drained");
+            }
+            drained.push((aggregate, outcome, started.elapsed().as_secs_f64()));
+        }
+    }
+    let mut done = Vec::new();
+    for (aggregate, outcome, seconds) in drained {
+        let line = match outcome {
             aggregates::Drained::UpToDate => continue,
             aggregates::Drained::Rebuilt => format!("rebuilt {}", aggregate.relation()),
             aggregates::Drained::WrittenByIngest { entries } => format!(
@@ -241,8 +271,7 @@ pub fn drain_aggregates(
                 )
             }
         };
-        crate::crashpoint::reached("aggregates.drained");
-        let line = format!("{line} in {:.2}s", started.elapsed().as_secs_f64());
+        let line = format!("{line} in {seconds:.2}s");
         tracing::info!("{line}");
         done.push(line);
     }
