@@ -17,7 +17,9 @@
 
 {#- The aggregates run over numeric: PostgreSQL slides a numeric window by adding the
     new value and removing the old one (exactly), while float8 windows are summed
-    again for every row (about 2.5x slower for sma200). Results are float8. -#}
+    again for every row (about 2.5x slower for sma200). Results are float8. A column
+    that is already numeric is not converted again: a query with several windows over
+    one float8 column converts it once in an earlier step and passes that column. -#}
 {% macro rolling(func, column, n) -%}
 CASE WHEN count({{ column|ident }}) OVER (w ROWS BETWEEN {{ n - 1 }} PRECEDING AND CURRENT ROW) = {{ n }}
      THEN ({{ func|ident }}({{ column|ident }}::numeric) OVER (w ROWS BETWEEN {{ n - 1 }} PRECEDING AND CURRENT ROW))::float8 END
