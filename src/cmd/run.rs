@@ -246,10 +246,7 @@ fn execute(
         pool,
         caps,
         &job.storage,
-        // One refresh per core (each is one backend's CPU), within the pool's size.
-        std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .min(options.workers),
+        refresh_connections(options.workers),
     )?);
     let mut conn = crate::db::pool::checkout(pool)?;
     if ingest.is_some() && job.storage.maintain_after_ingest {
@@ -490,4 +487,15 @@ fn write_reports(job: &Job, meta: &ReportMeta, executed: &[Executed], dir: &Path
             .with_context(|| format!("writing {}", dir.join("report.html").display()))?;
     }
     Ok(())
+}
+
+/// Connections the continuous aggregates' catch-up uses at once: one per core (each
+/// refresh is one backend's CPU), within the pool's size. `RUNNER_REFRESH_CONNECTIONS`
+/// overrides it, for benchmarks (1 is the serial refresh).
+fn refresh_connections(pool_spare: usize) -> usize {
+    std::env::var("RUNNER_REFRESH_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .clamp(1, pool_spare.max(1))
 }
