@@ -187,16 +187,28 @@ fn stored_ranges(
         .collect())
 }
 
-/// The days stored for `symbol`: what rows appended to its file must not repeat.
+/// The days stored for `symbol` from `from` on: what rows appended to its file, the
+/// earliest of them on `from`, must not repeat.
+///
+/// An index range scan whatever the planner believes: right after a first load the
+/// table has no statistics yet, and the generic plan of this prepared statement then
+/// guessed 0.5 % of 23 M rows per symbol and ran a parallel sequential scan for each of
+/// 8,000 grown files (measured: a nightly run with one new day per file took 249 s).
 pub fn stored_days(
     conn: &mut PgConnection,
     symbol: &str,
+    from: NaiveDate,
 ) -> QueryResult<std::collections::HashSet<NaiveDate>> {
-    let days: Vec<NaiveDate> = daily_prices::table
-        .filter(daily_prices::symbol.eq(symbol))
-        .select(daily_prices::day)
-        .load(conn)?;
-    Ok(days.into_iter().collect())
+    conn.transaction(|conn| {
+        diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
+        diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+        let days: Vec<NaiveDate> = daily_prices::table
+            .filter(daily_prices::symbol.eq(symbol))
+            .filter(daily_prices::day.ge(from))
+            .select(daily_prices::day)
+            .load(conn)?;
+        Ok(days.into_iter().collect())
+    })
 }
 
 /// Write the weekly/monthly buckets of the batch's new and replaced files — whose rows

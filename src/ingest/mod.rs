@@ -906,15 +906,25 @@ fn prepare_file(
                 Some((columns, _)) => {
                     // Appended rows are new unless their day is stored: a day before the
                     // file's last one is a late addition to history, not a duplicate.
-                    let stored = load::stored_days(conn, &file.symbol)
-                        .map_err(|e| fail(format!("reading the stored days: {e}")))?;
-                    parse::parse_rows(
-                        &data[*offset..],
-                        *first_line,
-                        &columns,
-                        &source.rules,
-                        stored,
-                    )
+                    // Only stored days from the earliest appended one on can be
+                    // repeated, so only those are read (usually none, not the
+                    // symbol's whole history): a first pass finds that day.
+                    let appended = &data[*offset..];
+                    let parse = |stored| {
+                        parse::parse_rows(appended, *first_line, &columns, &source.rules, stored)
+                    };
+                    let earliest = parse(std::collections::HashSet::new())
+                        .bars
+                        .iter()
+                        .map(|b| b.day)
+                        .min();
+                    match earliest {
+                        Some(from) => parse(
+                            load::stored_days(conn, &file.symbol, from)
+                                .map_err(|e| fail(format!("reading the stored days: {e}")))?,
+                        ),
+                        None => parse(std::collections::HashSet::new()),
+                    }
                 }
                 None => parse::Parsed::default(),
             }
