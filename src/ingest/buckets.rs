@@ -174,7 +174,7 @@ fn float8_numeric(x: f64) -> Option<Decimal> {
     // far less than half a unit of the 15th digit).
     let mut shortest = ryu::Buffer::new();
     let d = parse_decimal(shortest.format_finite(x))?;
-    let digits = d.mantissa.unsigned_abs().checked_ilog10().unwrap_or(0) + 1;
+    let digits = significant_digits(i128::from(d.mantissa));
     if digits <= 15 {
         return Some(d);
     }

@@ -56,12 +56,8 @@ pub fn load_batch(
     direct: &[Aggregate],
 ) -> QueryResult<(usize, Vec<Span>)> {
     conn.transaction(|conn| {
-        // The DELETEs below are a few index probes. On a table loaded but not yet
-        // analyzed, the planner guesses 0.5% of the rows per symbol, so for a batch of
-        // symbols it picks a sequential scan of the whole table (measured: seconds per
-        // batch at 10 M rows), and on a large table it also JIT-compiles the query.
-        diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
-        diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+        // The DELETEs below are a few index probes.
+        index_probes_only(conn)?;
         // New files also clear the symbol: rows loaded by hand or from another path
         // must not linger. Grown files keep theirs and only append.
         let cleared: Vec<&str> = batch
@@ -122,9 +118,7 @@ pub fn load_batch(
 /// replaced file's old rows do, so aggregates and incremental tables forget them too.
 pub fn delete_symbols(conn: &mut PgConnection, symbols: &[&str]) -> QueryResult<Vec<Span>> {
     conn.transaction(|conn| {
-        // As in `load_batch`: a few index probes, whatever the planner guesses.
-        diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
-        diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+        index_probes_only(conn)?;
         let spans: Vec<Span> = stored_ranges(conn, symbols)?
             .into_iter()
             .map(|(symbol, first, last)| Span::days(symbol, first, last))
@@ -187,21 +181,30 @@ fn stored_ranges(
         .collect())
 }
 
+/// For the rest of the transaction, per-symbol statements on `daily_prices` run as the
+/// index probes they are, whatever the planner believes. On a table loaded but not yet
+/// analyzed it guesses 0.5 % of the rows per symbol and picks a (parallel) sequential
+/// scan of the whole table (measured: seconds per batch's DELETE at 10 M rows), and on a
+/// large table it also JIT-compiles the query.
+fn index_probes_only(conn: &mut PgConnection) -> QueryResult<()> {
+    diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
+    diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+    Ok(())
+}
+
 /// The days stored for `symbol` from `from` on: what rows appended to its file, the
 /// earliest of them on `from`, must not repeat.
 ///
-/// An index range scan whatever the planner believes: right after a first load the
-/// table has no statistics yet, and the generic plan of this prepared statement then
-/// guessed 0.5 % of 23 M rows per symbol and ran a parallel sequential scan for each of
-/// 8,000 grown files (measured: a nightly run with one new day per file took 249 s).
+/// An index range scan ([`index_probes_only`]): right after a first load the generic
+/// plan of this prepared statement ran a parallel sequential scan for each of 8,000
+/// grown files (measured: a nightly run with one new day per file took 249 s).
 pub fn stored_days(
     conn: &mut PgConnection,
     symbol: &str,
     from: NaiveDate,
 ) -> QueryResult<std::collections::HashSet<NaiveDate>> {
     conn.transaction(|conn| {
-        diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
-        diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+        index_probes_only(conn)?;
         let days: Vec<NaiveDate> = daily_prices::table
             .filter(daily_prices::symbol.eq(symbol))
             .filter(daily_prices::day.ge(from))
