@@ -79,7 +79,7 @@ pub fn drain(
     if plans.is_empty() {
         return Ok(done);
     }
-    let stored = stored_days(&mut conn)?;
+    let stored = stored_span(&mut conn)?;
     let pieces = connections.max(1) * WINDOWS_PER_CONNECTION;
     let mut windows = VecDeque::new();
     for (aggregate, pending) in &plans {
@@ -124,8 +124,11 @@ fn outcome(pending: &Pending) -> Drained {
     }
 }
 
-/// The first and last stored day of `daily_prices`, `None` when it is empty.
-fn stored_days(conn: &mut PgConnection) -> Result<Option<(NaiveDate, NaiveDate)>> {
+/// The days the chunks of `daily_prices` span, `None` without chunks: a bound on the
+/// stored days, which is all a rebuild's cuts need (its outer windows are open). From
+/// TimescaleDB's catalogue: `min(day)` / `max(day)` would scan every chunk, as there is
+/// no index on `day` alone.
+fn stored_span(conn: &mut PgConnection) -> Result<Option<(NaiveDate, NaiveDate)>> {
     #[derive(QueryableByName)]
     struct Range {
         #[diesel(sql_type = Nullable<Date>)]
@@ -133,11 +136,14 @@ fn stored_days(conn: &mut PgConnection) -> Result<Option<(NaiveDate, NaiveDate)>
         #[diesel(sql_type = Nullable<Date>)]
         last: Option<NaiveDate>,
     }
-    // Both ends come from the chunks' indexes on `day` (TimescaleDB orders chunks).
-    let range: Range =
-        diesel::sql_query("SELECT min(day) AS first, max(day) AS last FROM daily_prices")
-            .get_result(conn)
-            .map_err(db_error("reading the days stored in daily_prices"))?;
+    let range: Range = diesel::sql_query(
+        "SELECT (min(range_start) AT TIME ZONE 'UTC')::date AS first, \
+                (max(range_end) AT TIME ZONE 'UTC')::date - 1 AS last \
+         FROM timescaledb_information.chunks \
+         WHERE hypertable_schema = current_schema() AND hypertable_name = 'daily_prices'",
+    )
+    .get_result(conn)
+    .map_err(db_error("reading the chunks of daily_prices"))?;
     Ok(range.first.zip(range.last))
 }
 
