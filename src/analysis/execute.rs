@@ -113,9 +113,12 @@ pub(crate) fn set_statement_timeout(
 }
 
 /// Run `read` with the transaction read-only, then make it read-write again for the
-/// caller's own writes. PostgreSQL allows read-only inside a savepoint and restores
-/// read-write when the savepoint is rolled back; whatever `read` fetched is on the
-/// client by then. Everything the analysis SQL executes runs inside such a `read`.
+/// caller's own writes: PostgreSQL allows read-only inside a savepoint and restores
+/// read-write when the savepoint ends. Everything the analysis SQL executes for a
+/// materialization runs inside such a `read`. What `read` wrote into temporary tables
+/// (the only writes a read-only transaction allows) is kept — the savepoint is
+/// released — which is how `materialize` stages a result on the server instead of
+/// carrying every row through the client and back. On failure it is rolled back.
 pub(crate) fn read_only<T>(
     conn: &mut PgConnection,
     read: impl FnOnce(&mut PgConnection) -> Result<T, Failure>,
@@ -125,8 +128,11 @@ pub(crate) fn read_only<T>(
         .execute(conn)
         .map_err(Failure::from)
         .and_then(|_| read(conn));
-    let restored = diesel::sql_query("ROLLBACK TO SAVEPOINT runner_read_only")
-        .execute(conn)
+    let rolled_back = match outcome {
+        Ok(_) => Ok(0),
+        Err(_) => diesel::sql_query("ROLLBACK TO SAVEPOINT runner_read_only").execute(conn),
+    };
+    let restored = rolled_back
         .and_then(|_| diesel::sql_query("RELEASE SAVEPOINT runner_read_only").execute(conn));
     let value = outcome?;
     restored?;

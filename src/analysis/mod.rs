@@ -15,7 +15,6 @@ pub mod refs;
 pub mod render;
 pub mod select;
 pub mod sink;
-pub mod spill;
 pub mod statement;
 pub mod validate;
 
