@@ -58,3 +58,17 @@ analytics.smooth({{ column|ident }}, {{ alpha }}::float8, {{ warmup }},
 {% macro change(column) -%}
 ({{ column|ident }} - lag({{ column|ident }}) OVER w)
 {%- endmacro %}
+
+{#- Every symbol in daily_prices, as a subquery for FROM: the primary key (symbol, day)
+    walked from one symbol to the next, an index probe per symbol instead of a read of
+    every row (PostgreSQL has no skip scan before 18, and `day` has no index of its
+    own, so "the symbols with a day in this period" would otherwise scan the table). -#}
+{% macro every_symbol() -%}
+(WITH RECURSIVE walk AS (
+        SELECT min(symbol) AS symbol FROM daily_prices
+        UNION ALL
+        SELECT (SELECT min(d.symbol) FROM daily_prices d WHERE d.symbol > w.symbol)
+        FROM walk w WHERE w.symbol IS NOT NULL
+    )
+    SELECT symbol FROM walk WHERE symbol IS NOT NULL)
+{%- endmacro %}

@@ -9,6 +9,10 @@ WITH r AS (
     WHERE day >  {{ as_of }} - {{ period_days }}
       AND day <= {{ as_of }}
       AND simple_return IS NOT NULL
+{% if symbols %}
+      -- Here as well as below: only these symbols' rows are read (an index range each).
+      AND (symbol IN {{ symbols }} OR symbol = {{ benchmark }})
+{% endif %}
 ), bench AS (
     SELECT day, simple_return FROM r WHERE symbol = {{ benchmark }}
 )

@@ -23,7 +23,7 @@
 
   Incremental runs (is_incremental) compute only the days after each symbol's last
   stored day, and still equal a full rebuild exactly:
-  - moving windows re-read the 199 stored days before it (enough for sma200);
+  - moving windows re-read the stored days before it: 199 for sma200, 49 for the others;
   - recursive values (EMAs, MACD signal, Wilder averages) continue from that stored
     row's values (the `seed_*` columns feed analytics.smooth);
   - a symbol still warming up (no RSI/ATR average stored yet: fewer than 15 days) or
@@ -33,51 +33,69 @@
   computed again here from the stored row before it (see docs/analyses.md).
 -#}
 {% import "macros/market.sql" as m %}
+{#- Stored days an incremental run reads before its first new day: sma200 needs 199; the
+    other windows at most 49 (sma50). -#}
+{% set lookback = 199 %}
+{% set short_lookback = 49 %}
 WITH
 {% if is_incremental %}
-stored AS (
+symbols AS (
+    SELECT symbol FROM {{ m.every_symbol() }} s
+), stored AS (
     -- Each symbol's last stored row, when it can be continued from.
     SELECT last.*
-    FROM instruments i
+    FROM symbols i
     CROSS JOIN LATERAL (
         SELECT * FROM {{ this }} s WHERE s.symbol = i.symbol ORDER BY s.day DESC LIMIT 1
     ) last
     WHERE last.rsi_avg_gain IS NOT NULL AND last.rsi_avg_loss IS NOT NULL AND last.atr14 IS NOT NULL
 ), prices AS (
-    SELECT p.symbol, p.day, p.high, p.low, p.close, p.day > s.day AS is_new,
+    -- back: 0 for a day to compute, n for the n-th stored day before it (1 = the stored
+    -- row continued from).
+    SELECT s.symbol, p.day, p.high, p.low, p.close, p.back,
            s.seq AS seed_seq, s.ema12 AS seed_ema12, s.ema26 AS seed_ema26,
            s.macd_signal AS seed_macd_signal, s.rsi_avg_gain AS seed_gain,
            s.rsi_avg_loss AS seed_loss, s.atr14 AS seed_atr14
     FROM stored s
     CROSS JOIN LATERAL (
-        (SELECT d.symbol, d.day, d.high, d.low, d.close FROM daily_prices d
-         WHERE d.symbol = s.symbol AND d.day <= s.day ORDER BY d.day DESC LIMIT 199)
+        (SELECT d.day, d.high, d.low, d.close, row_number() OVER (ORDER BY d.day DESC) AS back
+         FROM daily_prices d
+         WHERE d.symbol = s.symbol AND d.day <= s.day ORDER BY d.day DESC LIMIT {{ lookback }})
         UNION ALL
-        SELECT d.symbol, d.day, d.high, d.low, d.close FROM daily_prices d
+        SELECT d.day, d.high, d.low, d.close, 0 FROM daily_prices d
         WHERE d.symbol = s.symbol AND d.day > s.day
     ) p
     -- Symbols without new days need no work.
     WHERE EXISTS (SELECT 1 FROM daily_prices n WHERE n.symbol = s.symbol AND n.day > s.day)
     UNION ALL
-    SELECT p.symbol, p.day, p.high, p.low, p.close, true, 0, NULL, NULL, NULL, NULL, NULL, NULL
-    FROM daily_prices p
-    WHERE p.symbol NOT IN (SELECT symbol FROM stored)
+    SELECT p.symbol, p.day, p.high, p.low, p.close, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM symbols i
+    JOIN daily_prices p ON p.symbol = i.symbol
+    WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.symbol = i.symbol)
 ),
 {% else %}
 prices AS (
-    SELECT symbol, day, high, low, close, true AS is_new,
+    SELECT symbol, day, high, low, close, 0 AS back,
            0 AS seed_seq, NULL::float8 AS seed_ema12, NULL::float8 AS seed_ema26,
            NULL::float8 AS seed_macd_signal, NULL::float8 AS seed_gain,
            NULL::float8 AS seed_loss, NULL::float8 AS seed_atr14
     FROM daily_prices
 ),
 {% endif %}
-changes AS (
+long_window AS (
     -- close_num: the windows below average numeric closes (see macros/market.sql),
     -- converted here once per row instead of once in each of five windows (float8 ->
     -- numeric goes through text; measured: 12 % of the query's CPU on 73 k rows).
-    SELECT p.*, lag(close) OVER w AS prev_close, close::numeric AS close_num
-    FROM prices p
+    -- sma200 is the only window that needs 199 days before a day to compute; the
+    -- others need at most 49, so they run over that much less history (on a nightly
+    -- run, a quarter of the rows).
+    SELECT p.*, {{ m.sma('close_num', 200) }} AS sma200
+    FROM (SELECT p.*, close::numeric AS close_num FROM prices p) p
+    WINDOW w AS (PARTITION BY symbol ORDER BY day)
+), changes AS (
+    SELECT p.*, back = 0 AS is_new, lag(close) OVER w AS prev_close
+    FROM long_window p
+    WHERE back <= {{ short_lookback }}
     WINDOW w AS (PARTITION BY symbol ORDER BY day)
 ), steps AS (
     SELECT c.*,
@@ -96,7 +114,6 @@ changes AS (
            (seed_seq + count(*) FILTER (WHERE is_new) OVER w)::integer AS seq,
            {{ m.sma('close_num', 20) }} AS sma20,
            {{ m.sma('close_num', 50) }} AS sma50,
-           {{ m.sma('close_num', 200) }} AS sma200,
            {{ m.rolling_stddev('close_num', 20, sample=false) }} AS close_std20,
            {{ m.rolling_stddev('log_return', 20, sample=true) }} AS log_return_std20,
            {{ m.ema('close', 12, seed='seed_ema12', only='is_new') }} AS ema12,

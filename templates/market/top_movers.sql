@@ -5,11 +5,12 @@
   at the start are left out (they did not trade for the whole period). Ties go to the
   alphabetically first symbol.
 -#}
+{% import "macros/market.sql" as m %}
 WITH ends AS (
     SELECT s.symbol,
            st.day AS start_day, st.close AS start_close,
            en.day AS end_day,   en.close AS end_close
-    FROM (SELECT DISTINCT symbol FROM daily_prices WHERE day > {{ as_of }} - {{ period_days }} AND day <= {{ as_of }}) s
+    FROM {{ m.every_symbol() }} s
     CROSS JOIN LATERAL (
         SELECT day, close FROM daily_prices d
         WHERE d.symbol = s.symbol AND d.day <= {{ as_of }} - {{ period_days }}
@@ -20,6 +21,11 @@ WITH ends AS (
         WHERE d.symbol = s.symbol AND d.day <= {{ as_of }}
         ORDER BY d.day DESC LIMIT 1
     ) en
+    -- Symbols that traded in the period.
+    WHERE EXISTS (
+        SELECT 1 FROM daily_prices d
+        WHERE d.symbol = s.symbol AND d.day > {{ as_of }} - {{ period_days }} AND d.day <= {{ as_of }}
+    )
 ), ranked AS (
     SELECT e.*, 100 * (end_close / start_close - 1) AS return_pct,
            row_number() OVER (ORDER BY end_close / start_close DESC, symbol) AS gain_rank,

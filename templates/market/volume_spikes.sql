@@ -4,15 +4,19 @@
   deviation of those days, the day itself excluded) is at least `spike_z`. Needs a full
   window of days with a volume; strongest spikes first.
 -#}
+{% import "macros/market.sql" as m %}
 WITH scored AS (
     SELECT symbol, day, volume,
            count(volume)       OVER prior AS window_days,
            avg(volume)         OVER prior AS window_mean,
            stddev_samp(volume) OVER prior AS window_stddev
-    FROM daily_prices
-    WHERE day <= {{ as_of }}
-      -- Enough history for the window: trading days are at most 7 calendar days apart.
-      AND day >  {{ as_of }} - {{ period_days }} - 7 * {{ spike_window }}
+    FROM {{ m.every_symbol() }} s
+    CROSS JOIN LATERAL (
+        SELECT d.day, d.volume FROM daily_prices d
+        WHERE d.symbol = s.symbol AND d.day <= {{ as_of }}
+          -- Enough history for the window: trading days are at most 7 calendar days apart.
+          AND d.day > {{ as_of }} - {{ period_days }} - 7 * {{ spike_window }}
+    ) d
     WINDOW prior AS (PARTITION BY symbol ORDER BY day ROWS BETWEEN {{ spike_window }} PRECEDING AND 1 PRECEDING)
 )
 SELECT symbol, day, volume,
