@@ -424,14 +424,37 @@ pub fn policy_job(conn: &mut PgConnection, aggregate: Aggregate) -> Result<Optio
 
 pub fn drop(conn: &mut PgConnection, caps: &Capabilities, aggregate: Aggregate) -> Result<()> {
     let name = quote::ident(aggregate.relation());
-    let sql = if caps.has_timescale() {
-        format!("DROP MATERIALIZED VIEW IF EXISTS {name}")
-    } else {
-        format!("DROP TABLE IF EXISTS {name}")
-    };
-    conn.batch_execute(&sql)
-        .map_err(db_error(format!("dropping {}", aggregate.relation())))
+    let context = || format!("dropping {}", aggregate.relation());
+    if !caps.has_timescale() {
+        return conn
+            .batch_execute(&format!("DROP TABLE IF EXISTS {name}"))
+            .map_err(db_error(context()));
+    }
+    // The view's refresh policy may be refreshing it right now, and a DROP racing that
+    // job fails with "tuple concurrently deleted" (seen on 2.29.2, about one time in
+    // five, dropping right after the policy was added). Removing the policy first stops
+    // new runs; a run already under way is waited out by trying again.
+    conn.batch_execute(&format!(
+        "SELECT remove_continuous_aggregate_policy(c.oid, if_exists => true) \
+         FROM pg_class c WHERE c.oid = to_regclass({})",
+        quote::literal(&name)
+    ))
+    .map_err(db_error(context()))?;
+    let sql = format!("DROP MATERIALIZED VIEW IF EXISTS {name}");
+    let mut attempt = 1;
+    loop {
+        match conn.batch_execute(&sql) {
+            Err(e) if attempt < DROP_ATTEMPTS && e.to_string().contains("concurrently") => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            outcome => return outcome.map_err(db_error(context())),
+        }
+    }
 }
+
+/// How often [`drop`] tries a DROP that raced a running refresh job.
+const DROP_ATTEMPTS: u32 = 10;
 
 /// Recompute the buckets covering `first..=last` (all of them when `range` is None).
 /// Must run outside a transaction on TimescaleDB.
