@@ -12,10 +12,14 @@ WITH scored AS (
            stddev_samp(volume) OVER prior AS window_stddev
     FROM {{ m.every_symbol() }} s
     CROSS JOIN LATERAL (
+        -- The period's days and the `spike_window` trading days before it: all that the
+        -- window reads.
         SELECT d.day, d.volume FROM daily_prices d
-        WHERE d.symbol = s.symbol AND d.day <= {{ as_of }}
-          -- Enough history for the window: trading days are at most 7 calendar days apart.
-          AND d.day > {{ as_of }} - {{ period_days }} - 7 * {{ spike_window }}
+        WHERE d.symbol = s.symbol AND d.day > {{ as_of }} - {{ period_days }} AND d.day <= {{ as_of }}
+        UNION ALL
+        (SELECT d.day, d.volume FROM daily_prices d
+         WHERE d.symbol = s.symbol AND d.day <= {{ as_of }} - {{ period_days }}
+         ORDER BY d.day DESC LIMIT {{ spike_window }})
     ) d
     WINDOW prior AS (PARTITION BY symbol ORDER BY day ROWS BETWEEN {{ spike_window }} PRECEDING AND 1 PRECEDING)
 )
