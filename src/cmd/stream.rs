@@ -14,11 +14,12 @@ pub fn stream(args: &StreamArgs) -> Result<()> {
         return print_status(&job, args);
     }
     let feed = pick_feed(&job, args.feed.as_deref())?;
-    let (pool, caps) = super::prepare_database(&job.database_url, 1)?;
-    let conn = crate::db::pool::checkout(&pool)?;
+    // Plain PostgreSQL: one more connection refreshes the rollups while batches commit
+    // (the pool opens it when the consumer asks for it).
+    let (pool, caps) = super::prepare_database(&job.database_url, 2)?;
     let counters = consumer::run(
         &feed,
-        conn,
+        &pool,
         &caps,
         consumer::Options {
             until_drained: args.until_drained,

@@ -9,7 +9,7 @@
 //! subjects = ["bars.1m.>"]        # the symbol is the subject's last token …
 //! symbol = "subject"              # … or "payload" (a `symbol` field / no CSV column)
 //! format = "json"                 # or "csv": Date,Open,High,Low,Close,Adj Close,Volume
-//! batch_size = 1000               # messages per transaction at most
+//! batch_size = 5000               # messages per transaction at most
 //! max_batch_delay = "200ms"       # … or this long after a batch's first message
 //! ack_wait = "30s"                # redelivery after a consumer died
 //! dead_letter_subject = "bars.dead"
@@ -30,6 +30,15 @@ use crate::job::rules::{RuleError, RuleSet};
 
 /// Used when neither the feed nor `NATS_URL` names a server.
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// Messages per batch unless the feed says. Measured (`BENCH_BATCH_SIZES` in
+/// scripts/bench-stream, docs/PERFORMANCE.md): a 1000-symbol backlog drained at 24 k
+/// msg/s with 1,000, 46–54 k with 2,000, 69–74 k with 5,000 and 56–98 k with 10,000 —
+/// per-batch costs (the commit's flush, a change-log row per symbol, the rollup spans)
+/// shrink per message as batches grow. 5,000 is where the gain levels off, and two
+/// processes with two batches in flight each still fit the default `max_ack_pending`.
+/// At low rates batches are cut by `max_batch_delay`, so latency does not change.
+pub const DEFAULT_BATCH_SIZE: i64 = 5000;
 
 /// The rollups a feed can keep up to date after its commits.
 pub const ROLLUPS: [&str; 2] = ["intraday_hourly", "intraday_daily"];
@@ -258,7 +267,12 @@ impl Checker<'_> {
             }
             _ => "intraday_bars".to_owned(),
         };
-        let batch_size = self.positive(spec.batch_size.as_ref(), &key("batch_size"), 1000, 100_000);
+        let batch_size = self.positive(
+            spec.batch_size.as_ref(),
+            &key("batch_size"),
+            DEFAULT_BATCH_SIZE,
+            100_000,
+        );
         let max_ack_pending = self.positive(
             spec.max_ack_pending.as_ref(),
             &key("max_ack_pending"),
@@ -347,7 +361,7 @@ impl Checker<'_> {
             format,
             symbol_from,
             table,
-            batch_size: usize::try_from(batch_size).unwrap_or(1000),
+            batch_size: usize::try_from(batch_size).unwrap_or(DEFAULT_BATCH_SIZE as usize),
             max_batch_delay,
             ack_wait,
             max_ack_pending,

@@ -11,7 +11,7 @@ use diesel::sql_types::{BigInt, Text};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::broker::ConsumerState;
-use super::write::{Batch, Written};
+use super::write::{Batch, Path, Written};
 use crate::job::feed::Feed;
 
 /// How often a progress line is logged without a terminal, unless `--log-every` says.
@@ -86,6 +86,9 @@ pub struct Counters {
     /// Messages whose batch transaction committed (bars and rejects alike).
     pub committed: u64,
     pub batches: u64,
+    /// Batches whose `COPY` met stored keys and were written again as an upsert
+    /// (redeliveries, corrections).
+    pub upsert_batches: u64,
     /// Distinct bars written (inserted, updated or rewritten unchanged).
     pub bars: u64,
     pub rejected: u64,
@@ -127,6 +130,7 @@ impl Counters {
             received: 0,
             committed: 0,
             batches: 0,
+            upsert_batches: 0,
             bars: 0,
             rejected: 0,
             flagged: 0,
@@ -152,6 +156,9 @@ impl Counters {
     pub fn record_commit(&mut self, written: &Written, batch: &Batch) {
         self.committed += (batch.good.len() + batch.poison.len()) as u64;
         self.batches += 1;
+        if written.path == Path::Upsert {
+            self.upsert_batches += 1;
+        }
         self.bars += written.bars as u64;
         self.rejected += written.rejected as u64;
         self.flagged += written.flagged as u64;

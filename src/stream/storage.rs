@@ -11,8 +11,10 @@
 //! runner maintains: each is a consumer of the change log (`db::changelog`), and
 //! [`drain`] recomputes the logged buckets of the logged symbols in the transaction
 //! that moves its watermark (the daily rollup from the hourly one). A stream process
-//! drains when it has caught up with the feed, and otherwise at most every
-//! `max_batch_delay`, so under a backlog one refresh covers several batches.
+//! drains on a connection of its own, beside the one writing batches, when a batch
+//! that caught up with the feed has committed, and otherwise at most once a second
+//! (or every `max_batch_delay`, if longer), so under a backlog one refresh covers
+//! several batches.
 //!
 //! Both give the same columns and, bucket for bucket, the same rows: `symbol`,
 //! `bucket` (UTC hour or day), `open` (of the first bar), `high`, `low`, `close` (of the

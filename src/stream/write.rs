@@ -1,8 +1,17 @@
-//! One stream batch → one transaction: the bars by one binary `COPY` into a temporary
-//! table and one upsert into `intraday_bars`, their flags, the batch's rejects, the
+//! One stream batch → one transaction: the bars, their flags, the batch's rejects, the
 //! change-log spans and the consumer's offset. The caller acknowledges the messages only
 //! after [`write_batch`] returns, so a crash at any point leaves either nothing (the
 //! messages are redelivered) or everything (redelivery rewrites the same rows).
+//!
+//! The bars go in by one binary `COPY` straight into `intraday_bars`: new bars are the
+//! common case, and a plain `COPY` is one index insertion per row where an upsert is a
+//! conflict probe, a speculative insertion and, before, a staging table to read from.
+//! When the `COPY` meets a stored key (a redelivery after a crash, a correction, a
+//! second process that took over) the key's `unique_violation` rolls the whole
+//! transaction back — the `COPY` is its first statement, so nothing else is lost — and
+//! the batch is written again with an upsert from arrays of the batch: the stored row
+//! is replaced unless it was written by a later stream sequence. Either way the
+//! change-log spans come from the batch in memory, one per symbol.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,14 +20,16 @@ use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::pg::CopyFormat;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
+use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel::sql_types::{Array, BigInt, Float8, Nullable, Text, Timestamptz};
 
 use super::payload::{Bar, Flag};
 use crate::db::changelog::{self, Source, Span};
 
 diesel::table! {
-    /// Per connection, emptied at each commit.
-    stream_incoming (symbol, ts) {
+    /// Only what the `COPY` needs: the stream migration creates the table, and
+    /// `db::schema` (what the other modules query) does not list it.
+    intraday_bars (symbol, ts) {
         symbol -> Text,
         ts -> Timestamptz,
         open -> Nullable<Float8>,
@@ -54,6 +65,16 @@ pub struct Batch {
     pub poison: Vec<Poison>,
 }
 
+/// How a batch's bars reached `intraday_bars`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Path {
+    /// One plain `COPY`: none of the keys was stored.
+    #[default]
+    Copy,
+    /// The `COPY` met a stored key; the batch was written again as an upsert.
+    Upsert,
+}
+
 /// What a batch wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Written {
@@ -64,14 +85,26 @@ pub struct Written {
     pub changed: usize,
     pub rejected: usize,
     pub flagged: usize,
+    pub path: Path,
 }
 
-/// Create the per-connection staging table (once per connection).
+/// Settings of the stream connection (once per connection).
 pub fn prepare(conn: &mut PgConnection) -> QueryResult<()> {
-    conn.batch_execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stream_incoming (LIKE intraday_bars INCLUDING DEFAULTS) \
-         ON COMMIT DELETE ROWS; SET synchronous_commit = on",
-    )
+    // An acknowledged message must survive a crash of the server too.
+    conn.batch_execute("SET synchronous_commit = on")
+}
+
+/// Why an attempt at a batch's transaction failed.
+enum Failed {
+    /// The `COPY` met a stored key: write the batch again as an upsert.
+    Conflict,
+    Db(DbError),
+}
+
+impl From<DbError> for Failed {
+    fn from(e: DbError) -> Self {
+        Failed::Db(e)
+    }
 }
 
 /// Write `batch` in one transaction; see the module docs.
@@ -82,7 +115,8 @@ pub fn write_batch(
     batch: &Batch,
 ) -> QueryResult<Written> {
     // The same key twice in a batch (a correction right behind the bar): the later
-    // message wins, as it would across batches.
+    // message wins, as it would across batches. Sorted by key, so two processes
+    // writing overlapping batches take the rows' locks in the same order.
     let mut latest: BTreeMap<(&str, DateTime<Utc>), &Good> = BTreeMap::new();
     for g in &batch.good {
         let key = (g.bar.symbol.as_str(), g.bar.ts);
@@ -91,6 +125,28 @@ pub fn write_batch(
         }
     }
     let rows: Vec<&Good> = latest.into_values().collect();
+    let attempt =
+        |conn: &mut PgConnection, path| attempt(conn, consumer, stream, batch, &rows, path);
+    match attempt(conn, Path::Copy) {
+        Ok(written) => Ok(written),
+        Err(Failed::Conflict) => match attempt(conn, Path::Upsert) {
+            Ok(written) => Ok(written),
+            Err(Failed::Db(e)) => Err(e),
+            Err(Failed::Conflict) => unreachable!("only the COPY path reports a conflict"),
+        },
+        Err(Failed::Db(e)) => Err(e),
+    }
+}
+
+/// One transaction writing the batch's bars by `path`, and everything else.
+fn attempt(
+    conn: &mut PgConnection,
+    consumer: &str,
+    stream: &str,
+    batch: &Batch,
+    rows: &[&Good],
+    path: Path,
+) -> Result<Written, Failed> {
     let max_seq = batch
         .good
         .iter()
@@ -102,21 +158,23 @@ pub fn write_batch(
         let mut written = Written {
             bars: rows.len(),
             rejected: batch.poison.len(),
+            path,
             ..Written::default()
         };
         if !rows.is_empty() {
-            copy_rows(conn, &rows)?;
+            written.changed = match path {
+                // First in the transaction: a conflict rolls back nothing else.
+                Path::Copy => copy_rows(conn, rows).map_err(|e| match e {
+                    DbError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                        Failed::Conflict
+                    }
+                    e => Failed::Db(e),
+                })?,
+                Path::Upsert => upsert_rows(conn, rows)?,
+            };
             crate::crashpoint::reached("stream.after_copy");
-            written.changed = conn_execute(
-                conn,
-                "INSERT INTO intraday_bars (symbol, ts, open, high, low, close, volume, seq) \
-                 SELECT symbol, ts, open, high, low, close, volume, seq FROM stream_incoming \
-                 ON CONFLICT (symbol, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, \
-                 low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume, seq = EXCLUDED.seq \
-                 WHERE intraday_bars.seq <= EXCLUDED.seq",
-            )?;
-            written.flagged = write_flags(conn, &rows)?;
-            changelog::record(conn, Source::IntradayBars, &spans(&rows))?;
+            written.flagged = write_flags(conn, rows)?;
+            changelog::record(conn, Source::IntradayBars, &spans(rows))?;
         }
         if !batch.poison.is_empty() {
             write_rejects(conn, stream, &batch.poison)?;
@@ -136,8 +194,35 @@ pub fn write_batch(
     })
 }
 
-fn conn_execute(conn: &mut PgConnection, sql: &str) -> QueryResult<usize> {
-    diesel::sql_query(sql).execute(conn)
+/// The fallback: insert the batch's bars, replacing a stored row unless a later stream
+/// sequence wrote it (a redelivered old message must not undo a correction). Returns
+/// the rows inserted or replaced.
+fn upsert_rows(conn: &mut PgConnection, rows: &[&Good]) -> QueryResult<usize> {
+    let symbols: Vec<&str> = rows.iter().map(|g| g.bar.symbol.as_str()).collect();
+    let ts: Vec<DateTime<Utc>> = rows.iter().map(|g| g.bar.ts).collect();
+    let opens: Vec<Option<f64>> = rows.iter().map(|g| g.bar.open).collect();
+    let highs: Vec<Option<f64>> = rows.iter().map(|g| g.bar.high).collect();
+    let lows: Vec<Option<f64>> = rows.iter().map(|g| g.bar.low).collect();
+    let closes: Vec<f64> = rows.iter().map(|g| g.bar.close).collect();
+    let volumes: Vec<Option<i64>> = rows.iter().map(|g| g.bar.volume).collect();
+    let seqs: Vec<i64> = rows.iter().map(|g| g.seq as i64).collect();
+    diesel::sql_query(
+        "INSERT INTO intraday_bars (symbol, ts, open, high, low, close, volume, seq) \
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], \
+         $5::float8[], $6::float8[], $7::int8[], $8::int8[]) \
+         ON CONFLICT (symbol, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, \
+         low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume, seq = EXCLUDED.seq \
+         WHERE intraday_bars.seq <= EXCLUDED.seq",
+    )
+    .bind::<Array<Text>, _>(&symbols)
+    .bind::<Array<Timestamptz>, _>(&ts)
+    .bind::<Array<Nullable<Float8>>, _>(&opens)
+    .bind::<Array<Nullable<Float8>>, _>(&highs)
+    .bind::<Array<Nullable<Float8>>, _>(&lows)
+    .bind::<Array<Float8>, _>(&closes)
+    .bind::<Array<Nullable<BigInt>>, _>(&volumes)
+    .bind::<Array<BigInt>, _>(&seqs)
+    .execute(conn)
 }
 
 /// Per symbol, the first and last bar time of the batch.
@@ -208,8 +293,8 @@ fn write_rejects(conn: &mut PgConnection, stream: &str, poison: &[Poison]) -> Qu
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 fn copy_rows(conn: &mut PgConnection, rows: &[&Good]) -> QueryResult<usize> {
-    diesel::copy_from(stream_incoming::table)
-        .from_raw_data(stream_incoming::table, |out: &mut dyn Write| {
+    diesel::copy_from(intraday_bars::table)
+        .from_raw_data(intraday_bars::table, |out: &mut dyn Write| {
             let mut buf = Vec::with_capacity(64 * rows.len() + 32);
             buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
             buf.extend_from_slice(&0i32.to_be_bytes());

@@ -311,8 +311,9 @@ fn republishing_the_same_msg_ids_stores_each_bar_once() {
     assert_eq!(t.bars(), expected(5, 2, 1, None));
 }
 
-/// Crash at `point`, restart, and find exactly the published bars.
-fn crash_then_restart(point: &str) {
+/// Crash at `point`, restart, and find exactly the published bars; the restart's
+/// counters.
+fn crash_then_restart(point: &str) -> Value {
     let t = FeedTest::new("batch_size = 100");
     t.replay(&["--seed", "11", "--symbols", "3", "--days", "1"]);
     let crashed = t.consume(Some(point));
@@ -336,6 +337,7 @@ fn crash_then_restart(point: &str) {
     assert_eq!(counters["stopped_by"], "drained");
     let status = t.status();
     assert_eq!(status["broker"]["ack_floor_seq"], 1170);
+    counters
 }
 
 #[test]
@@ -345,17 +347,60 @@ fn kill_after_copy_before_commit_loses_and_duplicates_nothing() {
 
 #[test]
 fn kill_after_commit_before_ack_loses_and_duplicates_nothing() {
-    crash_then_restart("stream.after_commit:3");
+    let counters = crash_then_restart("stream.after_commit:3");
+    // The killed batch was committed, so its redelivery meets stored keys and takes
+    // the upsert instead of the plain COPY.
+    assert!(counters["upsert_batches"].as_u64() >= Some(1), "{counters}");
 }
 
 #[test]
 fn kill_mid_batch_while_acknowledging_loses_and_duplicates_nothing() {
-    crash_then_restart("stream.mid_ack:2");
+    let counters = crash_then_restart("stream.mid_ack:2");
+    assert!(counters["upsert_batches"].as_u64() >= Some(1), "{counters}");
 }
 
 #[test]
 fn kill_with_a_batch_received_but_not_written_loses_nothing() {
     crash_then_restart("stream.batch_received:4");
+}
+
+#[test]
+fn a_redelivered_bar_does_not_undo_a_later_correction() {
+    // One batch of the whole session (cut by size as soon as it is there), and an
+    // `ack_wait` long enough for the correction to commit before the killed process's
+    // messages come back.
+    let t = FeedTest::new("batch_size = 390\nmax_batch_delay = \"1s\"\nack_wait = \"6s\"");
+    t.replay(&["--seed", "23", "--symbols", "1", "--days", "1"]);
+    // Everything committed, nothing acknowledged.
+    let crashed = t.consume(Some("stream.after_commit:1"));
+    assert!(killed(&crashed), "{}", crashed.stderr());
+    assert_eq!(t.db.scalar("SELECT count(*) FROM intraday_bars"), "390");
+    let subject = format!("{}.bars.S00000", t.prefix);
+    t.publish(&[(
+        subject,
+        "fix".into(),
+        r#"{"ts":"2020-04-01T14:30:00Z","open":1,"high":1000,"low":0.5,"close":999,"volume":7}"#
+            .into(),
+    )]);
+    // The correction (seq 391) first, then, after `ack_wait`, the redelivered originals
+    // (seq 1..=390), which hit the rows they wrote and the corrected one.
+    let counters = json(&t.consume(None).expect_code(0));
+    assert!(counters["upsert_batches"].as_u64() >= Some(2), "{counters}");
+    assert!(counters["redelivered"].as_u64() >= Some(1), "{counters}");
+    let mut want = expected(23, 1, 1, None);
+    let at = want
+        .iter()
+        .position(|l| l.starts_with("S00000|1585751400|"))
+        .expect("the 14:30 bar was published");
+    want[at] = "S00000|1585751400|1|1000|0.5|999|7".to_owned();
+    assert_eq!(t.bars(), want);
+    assert_eq!(
+        t.db.scalar("SELECT seq FROM intraday_bars WHERE ts = '2020-04-01T14:30:00Z'"),
+        "391"
+    );
+    // The change log saw every batch, redelivered or not, so the rollups agree.
+    let (stored, raw) = rollup_and_raw(&t, "intraday_hourly", "hour");
+    assert_eq!(stored, raw);
 }
 
 #[test]
@@ -482,7 +527,10 @@ fn rollups_equal_aggregates_of_the_raw_bars_after_corrections() {
             bar("2020-04-01T22:00:00Z", 5.0),
         ),
     ]);
-    json(&t.consume(None).expect_code(0));
+    let counters = json(&t.consume(None).expect_code(0));
+    // Two stored keys in the batch: the plain COPY gave way to the upsert, which
+    // still inserted the late bar.
+    assert_eq!(counters["upsert_batches"], 1, "{counters}");
     assert_eq!(
         t.db.scalar("SELECT close FROM intraday_bars WHERE symbol = 'S00001' AND ts = '2020-04-01T14:30:00Z'"),
         "999"
