@@ -11,7 +11,7 @@
 //! feed's rules (runner's own CPU per message, still no database).
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::StreamExt;
 use runner::job::feed::Feed;
@@ -89,19 +89,8 @@ async fn consume(feed: &Feed, want: u64, decode: bool) -> runner::error::Result<
     let (client, js) = broker::connect(feed).await?;
     let stream = broker::ensure_stream(&js, feed).await?;
     let consumer = broker::ensure_consumer(&stream, feed).await?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(feed.batch_size)
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await
-        .map_err(|e| nats_error("pulling messages")(Box::new(e)))?;
-    let decoder = Decoder {
-        format: feed.format,
-        symbol_from: feed.symbol_from,
-        rules: feed.rules.clone(),
-    };
+    let mut messages = broker::pull_messages(&consumer, feed).await?;
+    let decoder = Decoder::for_feed(feed);
     let mut acked = 0;
     let mut started = None;
     let mut batch = Vec::with_capacity(feed.batch_size);

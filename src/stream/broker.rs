@@ -47,6 +47,22 @@ pub async fn ensure_stream(js: &jetstream::Context, feed: &Feed) -> Result<strea
     .map_err(|e| nats_error(format!("creating the JetStream stream {}", feed.stream))(Box::new(e)))
 }
 
+/// The consumer's messages as `runner stream` pulls them: up to `batch_size` per pull
+/// request, with heartbeats, so a batch can be cut from one request.
+pub async fn pull_messages(
+    consumer: &jetstream::consumer::PullConsumer,
+    feed: &Feed,
+) -> Result<pull::Stream> {
+    consumer
+        .stream()
+        .max_messages_per_batch(feed.batch_size)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|e| nats_error("pulling messages")(Box::new(e)))
+}
+
 /// The feed's durable pull consumer: explicit acks, redelivery after `ack_wait`.
 pub async fn ensure_consumer(
     stream: &stream::Stream,

@@ -136,20 +136,9 @@ async fn consume(
     let (client, js) = broker::connect(&feed).await?;
     let stream = broker::ensure_stream(&js, &feed).await?;
     let mut consumer = broker::ensure_consumer(&stream, &feed).await?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(feed.batch_size)
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await
-        .map_err(|e| nats_error("pulling messages")(Box::new(e)))?;
+    let mut messages = broker::pull_messages(&consumer, &feed).await?;
 
-    let decoder = Decoder {
-        format: feed.format,
-        symbol_from: feed.symbol_from,
-        rules: feed.rules.clone(),
-    };
+    let decoder = Decoder::for_feed(&feed);
     let rollups: Vec<Rollup> = feed
         .refresh
         .iter()

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::job::feed::{PayloadFormat, SymbolFrom};
+use crate::job::feed::{Feed, PayloadFormat, SymbolFrom};
 use crate::job::rules::{Outcome, Rule, RuleSet};
 
 /// A bar ready to store.
@@ -66,6 +66,15 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// The decoder of `feed`'s messages: its payload format, where the symbol is, its rules.
+    pub fn for_feed(feed: &Feed) -> Decoder {
+        Decoder {
+            format: feed.format,
+            symbol_from: feed.symbol_from,
+            rules: feed.rules.clone(),
+        }
+    }
+
     /// Decode and check one message.
     ///
     /// # Errors
