@@ -27,6 +27,7 @@ use diesel::result::Error as DieselError;
 use diesel::sql_types::Text;
 
 use super::execute::{self, drop_query_view, query_columns, relation_columns, Failure};
+use super::native::{self, Native};
 use super::refs::{relation, SCHEMA};
 use super::sink::Sink;
 use super::AnalysisError;
@@ -180,6 +181,9 @@ pub fn materialize(
         execute::set_statement_timeout(conn, Some(analysis.statement_timeout))?;
         columns = query_columns(conn, sql)
             .map_err(|error| Failure::Sql { error, prefix: Some(execute::VIEW_PREFIX.chars().count()) })?;
+        if let Some(native) = analysis.native {
+            check_native_columns(native, &columns)?;
+        }
         sink.start(&columns).map_err(|e| Failure::Refused(format!("writing its CSV failed: {e}")))?;
         let existing = relkind(conn, name)?;
         let written = match kind {
@@ -199,13 +203,13 @@ pub fn materialize(
                 let pending = pending.as_ref().expect("read above for incremental analyses");
                 let written = match existing.as_deref() {
                     None => {
-                        let rows = read_result(conn, &columns, RESULT, fetch.then_some(&mut sink))?;
+                        let rows = stage_result(conn, analysis, &columns, RESULT, None, fetch.then_some(&mut sink))?;
                         let written = build_table(conn, name, &target, rows, &columns, None)?;
                         index_incremental(conn, analysis, &target)?;
                         written
                     }
                     Some("r") if !appending => {
-                        let rows = read_result(conn, &columns, RESULT, fetch.then_some(&mut sink))?;
+                        let rows = stage_result(conn, analysis, &columns, RESULT, None, fetch.then_some(&mut sink))?;
                         let written = build_table(conn, name, &target, rows, &columns, Some("r"))?;
                         index_incremental(conn, analysis, &target)?;
                         written
@@ -280,15 +284,69 @@ fn read_result(
         .execute(conn)?)
     })?;
     if let Some(sink) = sink {
-        // A temporary table is never scanned in parallel nor joined to another scan
-        // (synchronized scans are for shared buffers only), so this reads the rows in
-        // the order they were inserted: the query's.
-        execute::stream_rows(conn, columns, STAGE, &mut |row| {
-            sink.push(row)
-                .map_err(|e| Failure::Refused(format!("writing its CSV failed: {e}")))
-        })?;
+        stream_stage(conn, columns, sink)?;
     }
     Ok(rows as u64)
+}
+
+/// Hand the staged rows to `sink`.
+fn stream_stage(
+    conn: &mut PgConnection,
+    columns: &[Column],
+    sink: &mut Sink<'_>,
+) -> Result<(), Failure> {
+    // A temporary table is never scanned in parallel nor joined to another scan
+    // (synchronized scans are for shared buffers only), so this reads the rows in the
+    // order they were inserted: the query's.
+    execute::stream_rows(conn, columns, STAGE, &mut |row| {
+        sink.push(row)
+            .map_err(|e| Failure::Refused(format!("writing its CSV failed: {e}")))
+    })
+}
+
+/// Stage the rows to write: those of the template's query (`relation`: the query's view,
+/// or what of it is newer than the table), or for a `native` analysis runner's own
+/// computation of them — every day, or when `appending_to` a table only the days after
+/// what it holds. Returns how many rows the stage holds.
+fn stage_result(
+    conn: &mut PgConnection,
+    analysis: &Analysis,
+    columns: &[Column],
+    relation: &str,
+    appending_to: Option<&str>,
+    sink: Option<&mut Sink<'_>>,
+) -> Result<u64, Failure> {
+    let Some(native) = analysis.native else {
+        return read_result(conn, columns, relation, sink);
+    };
+    diesel::sql_query(format!("DROP TABLE IF EXISTS {STAGE}")).execute(conn)?;
+    create_table(conn, STAGE, columns, " ON COMMIT DROP")?;
+    let rows = native::stage(conn, native, appending_to)?;
+    if let Some(sink) = sink {
+        stream_stage(conn, columns, sink)?;
+    }
+    Ok(rows)
+}
+
+/// A native analysis writes its own columns: the template (its definition) must still
+/// have them, or the two have parted.
+fn check_native_columns(native: Native, columns: &[Column]) -> Result<(), Failure> {
+    let expected = native.columns();
+    if columns == expected.as_slice() {
+        return Ok(());
+    }
+    let list = |cs: &[Column]| {
+        cs.iter()
+            .map(|c| format!("{} {}", c.name, c.sql_type))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Failure::Refused(format!(
+        "its template's columns are not the ones runner's native `{}` computes\n  template: {}\n  native:   {}\n  = help: remove `native` to run the template as written",
+        native.name(),
+        list(columns),
+        list(&expected)
+    )))
 }
 
 /// The quoted names of `columns`, comma-separated.
@@ -505,6 +563,6 @@ fn append(
         "(SELECT {list} FROM {RESULT} AS new WHERE NOT EXISTS (SELECT 1 FROM {target} AS old WHERE {})) AS appended",
         newer.join(" AND ")
     );
-    let rows = read_result(conn, columns, &newer_rows, sink)?;
+    let rows = stage_result(conn, analysis, columns, &newer_rows, Some(target), sink)?;
     insert_rows(conn, target, columns, rows)
 }

@@ -1,7 +1,7 @@
 //! Analyses: templates rendered to SQL (`env`, `render`, `refs`), ordered by their
 //! dependencies (`dag`) and run. Rendered template SQL is executed in three modules
 //! only: `execute` runs plain queries, `materialize` keeps results in the `analytics`
-//! schema, and `validate` plans them all against a live database inside a transaction
+//! schema (or, for a `native` analysis, writes what runner computed itself: `native`), and `validate` plans them all against a live database inside a transaction
 //! it always rolls back. Analyses of one dependency level run in parallel over the
 //! pool; `functions` installs runner's own SQL helpers.
 
@@ -11,6 +11,7 @@ pub mod env;
 pub mod execute;
 pub mod functions;
 pub mod materialize;
+pub mod native;
 pub mod refs;
 pub mod render;
 pub mod select;

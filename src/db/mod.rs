@@ -4,6 +4,7 @@
 
 pub mod capabilities;
 pub mod changelog;
+pub mod copy;
 pub mod lock;
 pub mod migrate;
 pub mod pool;

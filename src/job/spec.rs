@@ -115,6 +115,9 @@ pub struct AnalysisSpec {
     pub unique_key: Vec<String>,
     /// Seconds this analysis may run before it is cancelled (default: the job's).
     pub statement_timeout: Option<Spanned<u64>>,
+    /// Rows runner computes itself instead of running the template (which stays their
+    /// definition and must give the same columns): `"indicators"`.
+    pub native: Option<Spanned<String>>,
 }
 
 /// How an analysis keeps its result in the database.

@@ -23,7 +23,7 @@ fn unknown_key_names_file_line_column_and_suggests() {
         config_error(&p, &["check", &path]),
         "error: invalid job file: unknown field `templat`, expected one of `name`, \
          `description`, `template`, `outputs`, `chart`, `materialize`, `depends_on`, \
-         `time_column`, `unique_key`, `statement_timeout`
+         `time_column`, `unique_key`, `statement_timeout`, `native`
  --> jobs/t.toml:5:1
   |
 5 | templat = \"x.sql\"
@@ -309,5 +309,33 @@ fn database_url_precedence_flag_then_job_then_environment() {
             "postgres://flag@127.0.0.1:1/from_flag"
         ]),
         line("postgres://flag@127.0.0.1:1/from_flag")
+    );
+}
+
+#[test]
+fn native_names_what_runner_computes_and_needs_its_key() {
+    let p = Project::new();
+    p.write("templates/x.sql", "SELECT 1 AS one");
+    let unknown = job(
+        &p,
+        "name = \"t\"\n\n[[analysis]]\nname = \"a\"\ntemplate = \"x.sql\"\nmaterialize = \"incremental\"\ntime_column = \"day\"\nunique_key = [\"symbol\", \"day\"]\nnative = \"indicator\"\n",
+    );
+    let err = config_error(&p, &["check", &unknown]);
+    assert!(
+        err.contains("runner computes no `indicator` natively (it knows: indicators)")
+            && err.contains("jobs/t.toml:9:10")
+            && err.contains("did you mean `indicators`?"),
+        "{err}"
+    );
+    let unkeyed = job(
+        &p,
+        "name = \"t\"\n\n[[analysis]]\nname = \"a\"\ntemplate = \"x.sql\"\nmaterialize = \"table\"\nnative = \"indicators\"\n",
+    );
+    let err = config_error(&p, &["check", &unkeyed]);
+    assert!(
+        err.contains(
+            "native `indicators` needs materialize = \"incremental\", time_column = \"day\" and unique_key = [\"symbol\", \"day\"]"
+        ) && err.contains("analysis.a.native"),
+        "{err}"
     );
 }

@@ -437,3 +437,27 @@ fn mixed_written_and_refreshed_buckets_equal_a_clean_load() {
     assert!(log.contains("1 grown, 2 replaced"), "{log}");
     assert_eq!(fingerprint(&db), clean_load(&p));
 }
+
+/// The corrections above at once, with the indicators computed by runner itself
+/// (`native`, as jobs/indicators.toml ships): deleted from the changed day on and
+/// continued from the stored row before it, they equal a clean load to the bit.
+#[test]
+fn native_indicators_follow_corrections_as_the_template_does() {
+    let p = project();
+    p.write(
+        "jobs/derived.toml",
+        &JOB.replace("outputs = []\n", "native = \"indicators\"\noutputs = []\n"),
+    );
+    write_symbols(&p, 4, 300);
+    let db = TestDb::new();
+    run(&p, &db);
+    edit_line(&p, "data/stocks/S001.csv", 150, |l| set_close(l, "33.3333"));
+    let text = p.read("data/stocks/S002.csv");
+    let kept: Vec<&str> = text.lines().take(200).collect();
+    p.write("data/stocks/S002.csv", &(kept.join("\n") + "\n"));
+    p.write("data/stocks/S000.csv", &prices_csv(99, 250));
+    p.write("data/stocks/S003.csv", &prices_csv(4, 305));
+    let log = run(&p, &db).stderr();
+    assert!(log.contains("1 grown"), "{log}");
+    assert_eq!(fingerprint(&db), clean_load(&p));
+}

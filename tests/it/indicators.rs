@@ -217,3 +217,180 @@ fn empty_results_keep_their_headers_and_injection_is_harmless() {
     // Its three declared charts are still there, saying there is no data.
     assert_eq!(html.matches("<svg").count(), 6);
 }
+
+/// The indicator columns whose every value both engines compute with the same float8
+/// operations in the same order (recursions, returns, true range): equal to the bit.
+const EXACT: &[&str] = &[
+    "close",
+    "simple_return",
+    "log_return",
+    "ema12",
+    "ema26",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "rsi_avg_gain",
+    "rsi_avg_loss",
+    "rsi14",
+    "tr",
+    "atr14",
+];
+/// The windows: the template averages `numeric` values, runner sums float8.
+const WINDOWS: &[&str] = &[
+    "sma20",
+    "sma50",
+    "sma200",
+    "bb_middle",
+    "bb_upper",
+    "bb_lower",
+    "vol20",
+];
+
+/// Every row of analytics.indicators, key first, then EXACT, then WINDOWS.
+fn indicator_rows(db: &TestDb) -> Vec<Vec<Option<String>>> {
+    db.rows(&format!(
+        "SELECT symbol, day::text, seq, {}, {} FROM analytics.indicators ORDER BY symbol, day",
+        EXACT.join(", "),
+        WINDOWS.join(", ")
+    ))
+}
+
+/// `native` and `template` hold the same rows: keys and EXACT columns equal, windows
+/// within 1e-12 (relative, or absolute below 1), NULL in the same places.
+fn assert_same_indicators(native: &[Vec<Option<String>>], template: &[Vec<Option<String>>]) {
+    assert_eq!(native.len(), template.len());
+    let exact = 3 + EXACT.len();
+    for (n, t) in native.iter().zip(template) {
+        assert_eq!(n[..exact], t[..exact], "{:?}", &t[..3]);
+        for (i, (a, b)) in n[exact..].iter().zip(&t[exact..]).enumerate() {
+            let (a, b) = match (a, b) {
+                (None, None) => continue,
+                (Some(a), Some(b)) => (a.parse::<f64>().unwrap(), b.parse::<f64>().unwrap()),
+                _ => panic!("{:?} {}: {a:?} against {b:?}", &t[..3], WINDOWS[i]),
+            };
+            assert!(
+                (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0),
+                "{:?} {}: {a} against {b}",
+                &t[..3],
+                WINDOWS[i]
+            );
+        }
+    }
+}
+
+/// A project with generated data (malformed rows included, so some highs and lows are
+/// NULL) and, as `jobs/sql.toml`, the indicators job without `native`.
+fn generated_project() -> Project {
+    let p = Project::new();
+    p.runner(
+        None,
+        &[
+            "generate",
+            "--out",
+            "gen",
+            "--symbols",
+            "12",
+            "--years",
+            "2",
+            "--seed",
+            "7",
+        ],
+    )
+    .expect_code(0);
+    // Highs and lows missing here and there (one or both): the true range then takes
+    // what there is.
+    let mut files: Vec<_> = std::fs::read_dir(p.path("gen/stocks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for path in &files[..3] {
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, line)| {
+                let mut fields: Vec<&str> = line.split(',').collect();
+                if i > 0 && fields.len() == 7 {
+                    if i % 37 == 5 || i % 101 == 9 {
+                        fields[2] = "";
+                    }
+                    if i % 41 == 7 || i % 101 == 9 {
+                        fields[3] = "";
+                    }
+                }
+                fields.join(",")
+            })
+            .collect();
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+    let job = p.read("jobs/indicators.toml");
+    assert!(job.contains("\nnative = \"indicators\"\n"));
+    p.write(
+        "jobs/sql.toml",
+        &job.replace("\nnative = \"indicators\"\n", "\n"),
+    );
+    p
+}
+
+fn run_job(p: &Project, db: &TestDb, job: &str, extra: &[&str]) {
+    let mut args = vec!["run", job, "--var", "data_dir=gen"];
+    args.extend(extra);
+    p.runner(Some(db), &args).expect_code(0);
+}
+
+#[test]
+fn runner_computes_the_rows_its_template_defines() {
+    let p = generated_project();
+    let native = TestDb::new();
+    let template = TestDb::new();
+    run_job(&p, &native, "jobs/indicators.toml", &[]);
+    run_job(&p, &template, "jobs/sql.toml", &[]);
+    assert_ne!(
+        native.scalar("SELECT count(*) FROM daily_prices WHERE high IS NULL OR low IS NULL"),
+        "0",
+        "the data should exercise the true range's NULL handling"
+    );
+    let native_rows = indicator_rows(&native);
+    assert_eq!(
+        native_rows.len().to_string(),
+        native.scalar("SELECT count(*) FROM daily_prices")
+    );
+    assert_same_indicators(&native_rows, &indicator_rows(&template));
+
+    // A table the template built is continued natively: its stored values seed runner's.
+    template.execute(
+        "DELETE FROM analytics.indicators i USING (SELECT symbol, max(day) - 40 AS cut \
+         FROM daily_prices GROUP BY symbol) c WHERE i.symbol = c.symbol AND i.day > c.cut",
+    );
+    run_job(&p, &template, "jobs/indicators.toml", &["--skip-ingest"]);
+    assert_same_indicators(&native_rows, &indicator_rows(&template));
+}
+
+#[test]
+fn a_template_that_parted_from_its_native_computation_fails_the_analysis() {
+    let p = project();
+    p.write(
+        "templates/market/indicators.sql",
+        "SELECT symbol, day, close FROM daily_prices",
+    );
+    let db = TestDb::new();
+    let mut args = vec!["run", "jobs/indicators.toml", "--select", "indicators"];
+    for v in VARS {
+        args.extend(["--var", v]);
+    }
+    let out = p.runner(Some(&db), &args);
+    assert_ne!(out.code(), 0);
+    let log = out.stderr();
+    assert!(
+        log.contains(
+            "its template's columns are not the ones runner's native `indicators` computes"
+        ) && log.contains("template: symbol text, day date, close double precision")
+            && log.contains("remove `native` to run the template as written"),
+        "{log}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'analytics' AND tablename = 'indicators'"),
+        "0"
+    );
+}

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::{is_identifier, Planner, ReportSettings};
+use crate::analysis::native::Native;
 use crate::error::suggest;
 use crate::job::spec::{AnalysisSpec, JobSpec, Materialize, OutputFormat};
 use crate::report::ChartSpec;
@@ -26,6 +27,8 @@ pub struct Analysis {
     pub unique_key: Vec<String>,
     /// How long its statement may run before the server cancels it.
     pub statement_timeout: std::time::Duration,
+    /// Computed by runner instead of by the template (see `analysis::native`).
+    pub native: Option<Native>,
 }
 
 impl Planner<'_> {
@@ -75,6 +78,7 @@ impl Planner<'_> {
             }
             let materialize = a.materialize.as_ref().map(|m| *m.get_ref());
             self.check_incremental(a, &name, materialize);
+            let native = self.native(a, &name, materialize);
             let statement_timeout = self
                 .seconds(
                     a.statement_timeout.as_ref(),
@@ -92,6 +96,7 @@ impl Planner<'_> {
                 time_column: a.time_column.as_ref().map(|t| t.get_ref().clone()),
                 unique_key: a.unique_key.clone(),
                 statement_timeout: std::time::Duration::from_secs(statement_timeout),
+                native,
             });
         }
         self.check_depends_on(spec, &seen);
@@ -143,6 +148,52 @@ impl Planner<'_> {
                 "`unique_key` only applies to `materialize = \"incremental\"`",
             );
         }
+    }
+
+    /// `native`: a name runner knows, on an incremental analysis keyed as its rows are.
+    fn native(
+        &mut self,
+        a: &AnalysisSpec,
+        name: &str,
+        materialize: Option<Materialize>,
+    ) -> Option<Native> {
+        let spec = a.native.as_ref()?;
+        let key = format!("analysis.{name}.native");
+        let Some(native) = Native::from_name(spec.get_ref()) else {
+            let hint = suggest(spec.get_ref(), Native::NAMES.iter().copied())
+                .map(|s| format!("did you mean `{s}`?"));
+            self.problem_at(
+                spec,
+                key,
+                format!(
+                    "runner computes no `{}` natively (it knows: {})",
+                    spec.get_ref(),
+                    Native::NAMES.join(", ")
+                ),
+            )
+            .help = hint;
+            return None;
+        };
+        let (time, unique) = native.key();
+        let keyed = materialize == Some(Materialize::Incremental)
+            && a.time_column.as_ref().map(|t| t.get_ref().as_str()) == Some(time)
+            && a.unique_key
+                .iter()
+                .map(String::as_str)
+                .eq(unique.iter().copied());
+        if !keyed {
+            self.problem_at(
+                spec,
+                key,
+                format!(
+                    "native `{}` needs materialize = \"incremental\", time_column = \"{time}\" and unique_key = [{}]",
+                    native.name(),
+                    unique.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+                ),
+            );
+            return None;
+        }
+        Some(native)
     }
 
     /// Every name in `depends_on` is an analysis of this job.

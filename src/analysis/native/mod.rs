@@ -1,0 +1,395 @@
+//! Analyses runner computes itself (`native = "indicators"` on an analysis), for the
+//! work SQL does slowly: a template's recursive smoothing runs as a PL/pgSQL aggregate
+//! called once per row and indicator, and its rolling windows over `numeric`, so the
+//! indicators of 23 M rows took the server 12 minutes on one core. runner reads each
+//! symbol's prices, computes the same values in Rust (over both cores) and writes them
+//! by binary `COPY` into the stage `materialize` writes from, so everything after —
+//! the table swapped in or appended to, the change log, the one transaction — is the
+//! template's path.
+//!
+//! The template stays the definition: `runner render` prints it, `runner check` plans
+//! it, its columns must be the native ones (or the analysis fails, saying so), and the
+//! tests check that both give the same rows.
+
+pub mod indicators;
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Date, Float8, Integer, Nullable, Text};
+use rayon::prelude::*;
+
+use self::indicators::{Bar, Row, Seed};
+use super::execute::Failure;
+use crate::db::copy;
+use crate::table::Column;
+
+/// The analyses runner can compute natively, by the name `native` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Native {
+    /// templates/market/indicators.sql: daily indicators of every symbol.
+    Indicators,
+}
+
+impl Native {
+    pub const NAMES: &'static [&'static str] = &["indicators"];
+
+    pub fn from_name(name: &str) -> Option<Native> {
+        match name {
+            "indicators" => Some(Native::Indicators),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Native::Indicators => "indicators",
+        }
+    }
+
+    /// The `time_column` and `unique_key` its rows have.
+    pub fn key(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Native::Indicators => ("day", &["symbol", "day"]),
+        }
+    }
+
+    /// The result's columns, as `format_type()` names their types.
+    pub fn columns(self) -> Vec<Column> {
+        match self {
+            Native::Indicators => INDICATOR_COLUMNS
+                .iter()
+                .map(|&(name, sql_type)| Column {
+                    name: name.to_owned(),
+                    sql_type: sql_type.to_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+const FLOAT8: &str = "double precision";
+const INDICATOR_COLUMNS: [(&str, &str); 23] = [
+    ("symbol", "text"),
+    ("day", "date"),
+    ("seq", "integer"),
+    ("close", FLOAT8),
+    ("simple_return", FLOAT8),
+    ("log_return", FLOAT8),
+    ("sma20", FLOAT8),
+    ("sma50", FLOAT8),
+    ("sma200", FLOAT8),
+    ("ema12", FLOAT8),
+    ("ema26", FLOAT8),
+    ("macd", FLOAT8),
+    ("macd_signal", FLOAT8),
+    ("macd_hist", FLOAT8),
+    ("rsi_avg_gain", FLOAT8),
+    ("rsi_avg_loss", FLOAT8),
+    ("rsi14", FLOAT8),
+    ("bb_middle", FLOAT8),
+    ("bb_upper", FLOAT8),
+    ("bb_lower", FLOAT8),
+    ("tr", FLOAT8),
+    ("atr14", FLOAT8),
+    ("vol20", FLOAT8),
+];
+
+// The stage `materialize` creates with the result's columns (checked equal to
+// INDICATOR_COLUMNS first), for diesel's COPY.
+diesel::table! {
+    pg_temp.runner_stage (symbol, day) {
+        symbol -> Text,
+        day -> Date,
+        seq -> Integer,
+        close -> Float8,
+        simple_return -> Nullable<Float8>,
+        log_return -> Nullable<Float8>,
+        sma20 -> Nullable<Float8>,
+        sma50 -> Nullable<Float8>,
+        sma200 -> Nullable<Float8>,
+        ema12 -> Nullable<Float8>,
+        ema26 -> Nullable<Float8>,
+        macd -> Nullable<Float8>,
+        macd_signal -> Nullable<Float8>,
+        macd_hist -> Nullable<Float8>,
+        rsi_avg_gain -> Nullable<Float8>,
+        rsi_avg_loss -> Nullable<Float8>,
+        rsi14 -> Nullable<Float8>,
+        bb_middle -> Nullable<Float8>,
+        bb_upper -> Nullable<Float8>,
+        bb_lower -> Nullable<Float8>,
+        tr -> Nullable<Float8>,
+        atr14 -> Nullable<Float8>,
+        vol20 -> Nullable<Float8>,
+    }
+}
+
+/// What a symbol needs: its prices from the first day, or continued from a stored row.
+#[derive(Debug)]
+struct Work {
+    symbol: String,
+    seed: Option<Seed>,
+    /// Keep only the days after this one (a symbol still warming up, recomputed from
+    /// its first day, keeps its stored days).
+    emit_after: Option<NaiveDate>,
+}
+
+/// Symbols read and computed at a time: ~190 k rows of a full history (a few tens of
+/// MB in and out), few enough statements for the round trips not to count.
+const SYMBOLS_PER_BATCH: usize = 64;
+
+/// Compute the rows of `native` into the stage: every symbol's whole history when
+/// `appending_to` is None, else only the days after what that table holds per symbol.
+/// Returns the rows staged.
+pub(crate) fn stage(
+    conn: &mut PgConnection,
+    native: Native,
+    appending_to: Option<&str>,
+) -> Result<u64, Failure> {
+    match native {
+        Native::Indicators => stage_indicators(conn, appending_to),
+    }
+}
+
+fn stage_indicators(conn: &mut PgConnection, appending_to: Option<&str>) -> Result<u64, Failure> {
+    let work = match appending_to {
+        None => every_symbol(conn)?
+            .into_iter()
+            .map(|symbol| Work {
+                symbol,
+                seed: None,
+                emit_after: None,
+            })
+            .collect(),
+        Some(target) => continued(conn, target)?,
+    };
+    let mut staged = 0;
+    let (mut reading, mut computing, mut writing) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    for batch in work.chunks(SYMBOLS_PER_BATCH) {
+        let started = Instant::now();
+        let bars = read_bars(conn, batch)?;
+        reading += started.elapsed();
+        let started = Instant::now();
+        let computed: Vec<(&str, Vec<Row>)> = batch
+            .par_iter()
+            .zip(bars.par_iter())
+            .map(|(w, bars)| {
+                indicators::compute(bars, w.seed.as_ref(), w.emit_after)
+                    .map(|rows| (w.symbol.as_str(), rows))
+                    .map_err(|e| Failure::Refused(format!("symbol {}: {e}", w.symbol)))
+            })
+            .collect::<Result<_, _>>()?;
+        computing += started.elapsed();
+        let started = Instant::now();
+        staged += write_stage(conn, &computed)?;
+        writing += started.elapsed();
+    }
+    tracing::debug!(
+        symbols = work.len(),
+        rows = staged,
+        reading_ms = reading.as_millis() as u64,
+        computing_ms = computing.as_millis() as u64,
+        staging_ms = writing.as_millis() as u64,
+        "indicators computed natively"
+    );
+    Ok(staged)
+}
+
+/// The primary key walked from one symbol to the next (see macros/market.sql's
+/// `every_symbol`): an index probe per symbol instead of a scan of every row.
+const EVERY_SYMBOL: &str = "WITH RECURSIVE walk AS ( \
+        SELECT min(symbol) AS symbol FROM daily_prices \
+        UNION ALL \
+        SELECT (SELECT min(d.symbol) FROM daily_prices d WHERE d.symbol > w.symbol) \
+        FROM walk w WHERE w.symbol IS NOT NULL) \
+    SELECT symbol FROM walk WHERE symbol IS NOT NULL";
+
+#[derive(QueryableByName)]
+struct SymbolRow {
+    #[diesel(sql_type = Text)]
+    symbol: String,
+}
+
+fn every_symbol(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
+    Ok(diesel::sql_query(EVERY_SYMBOL)
+        .load::<SymbolRow>(conn)?
+        .into_iter()
+        .map(|r| r.symbol)
+        .collect())
+}
+
+#[derive(QueryableByName)]
+struct StoredRow {
+    #[diesel(sql_type = Text)]
+    symbol: String,
+    #[diesel(sql_type = Nullable<Date>)]
+    day: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    seq: Option<i32>,
+    #[diesel(sql_type = Nullable<Float8>)]
+    ema12: Option<f64>,
+    #[diesel(sql_type = Nullable<Float8>)]
+    ema26: Option<f64>,
+    #[diesel(sql_type = Nullable<Float8>)]
+    macd_signal: Option<f64>,
+    #[diesel(sql_type = Nullable<Float8>)]
+    rsi_avg_gain: Option<f64>,
+    #[diesel(sql_type = Nullable<Float8>)]
+    rsi_avg_loss: Option<f64>,
+    #[diesel(sql_type = Nullable<Float8>)]
+    atr14: Option<f64>,
+}
+
+/// The symbols with days after their last stored row (or none stored), each with the
+/// row to continue from: the template's `stored` step.
+fn continued(conn: &mut PgConnection, target: &str) -> QueryResult<Vec<Work>> {
+    let rows: Vec<StoredRow> = diesel::sql_query(format!(
+        "SELECT i.symbol, last.day, last.seq, last.ema12, last.ema26, last.macd_signal, \
+                last.rsi_avg_gain, last.rsi_avg_loss, last.atr14 \
+         FROM ({EVERY_SYMBOL}) i \
+         LEFT JOIN LATERAL ( \
+             SELECT s.day, s.seq, s.ema12, s.ema26, s.macd_signal, s.rsi_avg_gain, \
+                    s.rsi_avg_loss, s.atr14 \
+             FROM {target} s WHERE s.symbol = i.symbol ORDER BY s.day DESC LIMIT 1) last ON true \
+         WHERE last.day IS NULL \
+            OR EXISTS (SELECT 1 FROM daily_prices n WHERE n.symbol = i.symbol AND n.day > last.day)"
+    ))
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            // Only a warmed-up row can be continued from (every average stored); a
+            // symbol still warming up is recomputed from its first day, keeping its days.
+            let seed = (|| {
+                Some(Seed {
+                    day: r.day?,
+                    seq: r.seq?,
+                    ema12: r.ema12?,
+                    ema26: r.ema26?,
+                    macd_signal: r.macd_signal?,
+                    rsi_avg_gain: r.rsi_avg_gain?,
+                    rsi_avg_loss: r.rsi_avg_loss?,
+                    atr14: r.atr14?,
+                })
+            })();
+            Work {
+                symbol: r.symbol,
+                seed,
+                emit_after: r.day,
+            }
+        })
+        .collect())
+}
+
+#[derive(QueryableByName)]
+struct BarRow {
+    #[diesel(sql_type = BigInt)]
+    i: i64,
+    #[diesel(sql_type = Date)]
+    day: NaiveDate,
+    #[diesel(sql_type = Nullable<Float8>)]
+    high: Option<f64>,
+    #[diesel(sql_type = Nullable<Float8>)]
+    low: Option<f64>,
+    #[diesel(sql_type = Float8)]
+    close: f64,
+}
+
+/// Each symbol's bars in day order: from its first day, or the [`indicators::LOOKBACK`]
+/// stored days up to its seed and every day after.
+fn read_bars(conn: &mut PgConnection, batch: &[Work]) -> QueryResult<Vec<Vec<Bar>>> {
+    let symbols: Vec<&str> = batch.iter().map(|w| w.symbol.as_str()).collect();
+    let seeds: Vec<Option<NaiveDate>> = batch.iter().map(|w| w.seed.map(|s| s.day)).collect();
+    let rows: Vec<BarRow> = diesel::sql_query(format!(
+        "SELECT w.i, p.day, p.high, p.low, p.close \
+         FROM unnest($1::text[], $2::date[]) WITH ORDINALITY AS w(symbol, seed_day, i) \
+         CROSS JOIN LATERAL ( \
+             (SELECT d.day, d.high, d.low, d.close FROM daily_prices d \
+              WHERE w.seed_day IS NOT NULL AND d.symbol = w.symbol AND d.day <= w.seed_day \
+              ORDER BY d.day DESC LIMIT {lookback}) \
+             UNION ALL \
+             (SELECT d.day, d.high, d.low, d.close FROM daily_prices d \
+              WHERE d.symbol = w.symbol AND (w.seed_day IS NULL OR d.day > w.seed_day)) \
+         ) p",
+        lookback = indicators::LOOKBACK
+    ))
+    .bind::<Array<Text>, _>(&symbols)
+    .bind::<Array<Nullable<Date>>, _>(&seeds)
+    .load(conn)?;
+    let mut bars: Vec<Vec<Bar>> = vec![Vec::new(); batch.len()];
+    for r in rows {
+        bars[(r.i - 1) as usize].push(Bar {
+            day: r.day,
+            high: r.high,
+            low: r.low,
+            close: r.close,
+        });
+    }
+    for b in &mut bars {
+        b.sort_unstable_by_key(|b| b.day);
+    }
+    Ok(bars)
+}
+
+/// Bytes handed to the connection at a time.
+const COPY_CHUNK: usize = 256 * 1024;
+
+fn write_stage(conn: &mut PgConnection, computed: &[(&str, Vec<Row>)]) -> QueryResult<u64> {
+    if computed.iter().all(|(_, rows)| rows.is_empty()) {
+        return Ok(0);
+    }
+    let written = diesel::copy_from(runner_stage::table)
+        .from_raw_data(runner_stage::table, |out: &mut dyn std::io::Write| {
+            let mut buf = Vec::with_capacity(COPY_CHUNK + 512);
+            copy::header(&mut buf);
+            for (symbol, rows) in computed {
+                for row in rows {
+                    encode(&mut buf, symbol.as_bytes(), row);
+                    if buf.len() >= COPY_CHUNK {
+                        out.write_all(&buf).map_err(copy::write_error)?;
+                        buf.clear();
+                    }
+                }
+            }
+            copy::trailer(&mut buf);
+            out.write_all(&buf).map_err(copy::write_error)
+        })
+        .with_format(diesel::pg::CopyFormat::Binary)
+        .execute(conn)?;
+    Ok(written as u64)
+}
+
+/// One row in INDICATOR_COLUMNS order.
+fn encode(buf: &mut Vec<u8>, symbol: &[u8], r: &Row) {
+    copy::row(buf, INDICATOR_COLUMNS.len() as i16);
+    copy::text(buf, symbol);
+    copy::date(buf, r.day);
+    copy::int4(buf, r.seq);
+    copy::float8(buf, Some(r.close));
+    for value in [
+        r.simple_return,
+        r.log_return,
+        r.sma20,
+        r.sma50,
+        r.sma200,
+        r.ema12,
+        r.ema26,
+        r.macd,
+        r.macd_signal,
+        r.macd_hist,
+        r.rsi_avg_gain,
+        r.rsi_avg_loss,
+        r.rsi14,
+        r.bb_middle,
+        r.bb_upper,
+        r.bb_lower,
+        r.tr,
+        r.atr14,
+        r.vol20,
+    ] {
+        copy::float8(buf, value);
+    }
+}
