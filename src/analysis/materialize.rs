@@ -27,12 +27,12 @@ use diesel::result::Error as DieselError;
 use diesel::sql_types::Text;
 
 use super::execute::{self, drop_query_view, query_columns, relation_columns, Failure};
-use super::native::{self, Native};
+use super::native::{self, Native, Stage};
 use super::refs::{relation, SCHEMA};
 use super::sink::Sink;
 use super::AnalysisError;
 use crate::db::changelog::{self, Pending, Source};
-use crate::db::quote;
+use crate::db::{quote, Pool};
 use crate::error::Error;
 use crate::job::{Analysis, Materialize};
 use crate::table::{Column, Table};
@@ -144,7 +144,8 @@ pub fn partition_column(analysis: &Analysis) -> Option<&str> {
 }
 
 /// Materialize `sql`, the rendered query of `analysis`, as `kind`; with `fetch`, read
-/// back the rows for the reports (into `sink`). `appending` says whether an incremental
+/// back the rows for the reports (into `sink`). A `native` analysis reads its input on
+/// a second connection from `pool` when one is free. `appending` says whether an incremental
 /// analysis was rendered to append (`is_incremental`) or to build the whole table.
 ///
 /// The template's query only ever executes read-only (see
@@ -158,6 +159,7 @@ pub fn partition_column(analysis: &Analysis) -> Option<&str> {
 /// is changed then.
 pub fn materialize(
     conn: &mut PgConnection,
+    pool: Option<&Pool>,
     analysis: &Analysis,
     kind: Materialize,
     sql: &str,
@@ -202,21 +204,29 @@ pub fn materialize(
             Materialize::Incremental => {
                 let pending = pending.as_ref().expect("read above for incremental analyses");
                 let written = match existing.as_deref() {
+                    None if analysis.native.is_some() => {
+                        let written = native_first_build(conn, pool, analysis, &columns, fetch.then_some(&mut sink))?;
+                        index_incremental(conn, analysis, &target)?;
+                        analyze(conn, &target)?;
+                        written
+                    }
                     None => {
-                        let rows = stage_result(conn, analysis, &columns, RESULT, None, fetch.then_some(&mut sink))?;
+                        let rows = stage_result(conn, pool, analysis, &columns, RESULT, None, fetch.then_some(&mut sink))?;
                         let written = build_table(conn, name, &target, rows, &columns, None)?;
                         index_incremental(conn, analysis, &target)?;
+                        analyze(conn, &target)?;
                         written
                     }
                     Some("r") if !appending => {
-                        let rows = stage_result(conn, analysis, &columns, RESULT, None, fetch.then_some(&mut sink))?;
+                        let rows = stage_result(conn, pool, analysis, &columns, RESULT, None, fetch.then_some(&mut sink))?;
                         let written = build_table(conn, name, &target, rows, &columns, Some("r"))?;
                         index_incremental(conn, analysis, &target)?;
+                        analyze(conn, &target)?;
                         written
                     }
                     Some("r") => {
                         forget_changed(conn, analysis, &target, pending)?;
-                        append(conn, analysis, &target, &columns, fetch.then_some(&mut sink))?
+                        append(conn, pool, analysis, &target, &columns, fetch.then_some(&mut sink))?
                     }
                     Some(other) => {
                         return Err(Failure::Refused(format!(
@@ -310,6 +320,7 @@ fn stream_stage(
 /// what it holds. Returns how many rows the stage holds.
 fn stage_result(
     conn: &mut PgConnection,
+    pool: Option<&Pool>,
     analysis: &Analysis,
     columns: &[Column],
     relation: &str,
@@ -321,9 +332,43 @@ fn stage_result(
     };
     diesel::sql_query(format!("DROP TABLE IF EXISTS {STAGE}")).execute(conn)?;
     create_table(conn, STAGE, columns, " ON COMMIT DROP")?;
-    let rows = native::stage(conn, native, appending_to)?;
+    let reader = pool.and_then(|pool| pool.try_get());
+    let rows = native::stage(conn, reader, native, appending_to, Stage::Temporary)?;
     if let Some(sink) = sink {
         stream_stage(conn, columns, sink)?;
+    }
+    Ok(rows)
+}
+
+/// The first build of a native analysis: its rows written straight into a new table
+/// (see [`Stage::NewTable`]), which becomes the target. Returns the rows written.
+fn native_first_build(
+    conn: &mut PgConnection,
+    pool: Option<&Pool>,
+    analysis: &Analysis,
+    columns: &[Column],
+    sink: Option<&mut Sink<'_>>,
+) -> Result<u64, Failure> {
+    let native = analysis.native.expect("a native analysis");
+    create_table(conn, native::NEW_TABLE, columns, "")?;
+    let reader = pool.and_then(|pool| pool.try_get());
+    let rows = native::stage(conn, reader, native, None, Stage::NewTable)?;
+    diesel::sql_query(format!(
+        "ALTER TABLE {} RENAME TO {}",
+        native::NEW_TABLE,
+        quote::ident(&analysis.name)
+    ))
+    .execute(conn)?;
+    if let Some(sink) = sink {
+        // The template's order, which a table does not keep.
+        let ordered = format!(
+            "(SELECT * FROM {} ORDER BY symbol, day) AS native_rows",
+            relation(&analysis.name)
+        );
+        execute::stream_rows(conn, columns, &ordered, &mut |row| {
+            sink.push(row)
+                .map_err(|e| Failure::Refused(format!("writing its CSV failed: {e}")))
+        })?;
     }
     Ok(rows)
 }
@@ -485,6 +530,14 @@ fn index_incremental(
     Ok(())
 }
 
+/// Statistics for a table just built whole, so the next runs' appends and the queries
+/// on it are planned for its real size (autovacuum would get there, but later: the first
+/// nightly after a full build found none).
+fn analyze(conn: &mut PgConnection, target: &str) -> Result<(), Failure> {
+    diesel::sql_query(format!("ANALYZE {target}")).execute(conn)?;
+    Ok(())
+}
+
 /// Delete the rows whose input changed since the table last caught up (see the module
 /// docs), so the append computes them again.
 fn forget_changed(
@@ -497,6 +550,7 @@ fn forget_changed(
         return Ok(());
     };
     let time = quote::ident(time);
+    probes_only(conn, true)?;
     match partition_column(analysis) {
         Some(partition) => {
             let symbols: Vec<&str> = pending.spans.iter().map(|s| s.symbol.as_str()).collect();
@@ -518,6 +572,24 @@ fn forget_changed(
                 .execute(conn)?;
         }
     }
+    probes_only(conn, false)
+}
+
+/// Turn on (or back off) planning the deletes of [`forget_changed`] as the index probes
+/// they are: a table built in this run has no statistics yet, and with 8,000 changed
+/// symbols the planner guessed 38 k rows each and scanned the 23 M rows of the
+/// indicators (12.9 s for a nightly that deleted nothing). Off again before the
+/// template's query, which must be planned as it would be anywhere else.
+fn probes_only(conn: &mut PgConnection, on: bool) -> Result<(), Failure> {
+    let value = if on { "off" } else { "DEFAULT" };
+    for setting in [
+        "enable_seqscan",
+        "enable_hashjoin",
+        "enable_mergejoin",
+        "jit",
+    ] {
+        diesel::sql_query(format!("SET LOCAL {setting} TO {value}")).execute(conn)?;
+    }
     Ok(())
 }
 
@@ -525,6 +597,7 @@ fn forget_changed(
 /// appended (which also went to `sink`).
 fn append(
     conn: &mut PgConnection,
+    pool: Option<&Pool>,
     analysis: &Analysis,
     target: &str,
     columns: &[Column],
@@ -563,6 +636,14 @@ fn append(
         "(SELECT {list} FROM {RESULT} AS new WHERE NOT EXISTS (SELECT 1 FROM {target} AS old WHERE {})) AS appended",
         newer.join(" AND ")
     );
-    let rows = stage_result(conn, analysis, columns, &newer_rows, Some(target), sink)?;
+    let rows = stage_result(
+        conn,
+        pool,
+        analysis,
+        columns,
+        &newer_rows,
+        Some(target),
+        sink,
+    )?;
     insert_rows(conn, target, columns, rows)
 }

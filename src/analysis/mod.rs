@@ -414,6 +414,7 @@ fn try_run_one(
             let fetch = !r.analysis.outputs.is_empty();
             materialize::materialize(
                 &mut conn,
+                Some(pool),
                 &r.analysis,
                 kind,
                 &r.sql,

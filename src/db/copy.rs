@@ -42,6 +42,15 @@ pub fn date(buf: &mut Vec<u8>, day: NaiveDate) {
     buf.extend_from_slice(&(day.num_days_from_ce() - PG_EPOCH_DAYS_FROM_CE).to_be_bytes());
 }
 
+/// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 UTC.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// A `timestamp with time zone`: microseconds since 2000-01-01 UTC.
+pub fn timestamptz(buf: &mut Vec<u8>, at: chrono::DateTime<chrono::Utc>) {
+    buf.extend_from_slice(&8i32.to_be_bytes());
+    buf.extend_from_slice(&(at.timestamp_micros() - PG_EPOCH_MICROS).to_be_bytes());
+}
+
 /// An `integer`.
 pub fn int4(buf: &mut Vec<u8>, value: i32) {
     buf.extend_from_slice(&4i32.to_be_bytes());
@@ -90,5 +99,14 @@ mod tests {
             buf,
             [0, 3, 0, 0, 0, 2, b'A', b'B', 0, 0, 0, 4, 0, 0, 0, 1, 255, 255, 255, 255]
         );
+        let mut day = Vec::new();
+        date(&mut day, NaiveDate::from_ymd_opt(1999, 12, 31).unwrap());
+        assert_eq!(day[4..], (-1i32).to_be_bytes());
+        let mut ts = Vec::new();
+        timestamptz(
+            &mut ts,
+            chrono::DateTime::from_timestamp(946_684_801, 0).unwrap(),
+        );
+        assert_eq!(ts[4..], 1_000_000i64.to_be_bytes());
     }
 }

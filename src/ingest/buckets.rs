@@ -26,6 +26,7 @@ use std::io::Write as _;
 use chrono::NaiveDate;
 
 use super::parse::Bar;
+use crate::db::copy;
 use crate::db::storage::Aggregate;
 
 /// One row of `prices_weekly` / `prices_monthly` (after `symbol`).
@@ -371,48 +372,26 @@ fn decimal_to_f64(q: i128, scale: u32) -> Option<f64> {
     text.parse().ok()
 }
 
-/// Days from 0001-01-01 to PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_DAYS_FROM_CE: i32 = 730_120;
-
 /// One bucket row in PostgreSQL's binary COPY format, columns in the aggregate
 /// tables' order.
 pub fn encode_binary_row(buf: &mut Vec<u8>, symbol: &[u8], row: &BucketRow) {
-    use chrono::Datelike;
-    buf.extend_from_slice(&11i16.to_be_bytes());
-    buf.extend_from_slice(&(symbol.len() as i32).to_be_bytes());
-    buf.extend_from_slice(symbol);
-    buf.extend_from_slice(&4i32.to_be_bytes());
-    buf.extend_from_slice(&(row.bucket.num_days_from_ce() - PG_EPOCH_DAYS_FROM_CE).to_be_bytes());
+    copy::row(buf, 11);
+    copy::text(buf, symbol);
+    copy::date(buf, row.bucket);
     for value in [row.open, row.high, row.low, Some(row.close)] {
-        push_f64(buf, value);
+        copy::float8(buf, value);
     }
     match row.volume {
         Some(v) => push_numeric(buf, v),
-        None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        None => copy::null(buf),
     }
-    push_f64(buf, Some(row.avg_close));
+    copy::float8(buf, Some(row.avg_close));
     for value in [
         Some(row.trading_days),
         Some(row.volume_days),
         row.max_volume,
     ] {
-        match value {
-            Some(v) => {
-                buf.extend_from_slice(&8i32.to_be_bytes());
-                buf.extend_from_slice(&v.to_be_bytes());
-            }
-            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-        }
-    }
-}
-
-fn push_f64(buf: &mut Vec<u8>, value: Option<f64>) {
-    match value {
-        Some(v) => {
-            buf.extend_from_slice(&8i32.to_be_bytes());
-            buf.extend_from_slice(&v.to_bits().to_be_bytes());
-        }
-        None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        copy::int8(buf, value);
     }
 }
 

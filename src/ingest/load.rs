@@ -19,6 +19,7 @@ use super::buckets;
 use super::manifest::{Change, Entry};
 use super::parse::{Bar, Parsed};
 use crate::db::changelog::{self, Source, Span};
+use crate::db::copy;
 use crate::db::schema::{daily_prices, data_quality, ingest_files, ingest_rejects};
 use crate::db::storage::{aggregates, Aggregate};
 
@@ -246,48 +247,40 @@ fn write_buckets<'a>(
     for (i, &aggregate) in direct.iter().enumerate() {
         aggregates::replace_buckets(conn, aggregate, &symbols, |out: &mut dyn std::io::Write| {
             let mut buf = Vec::with_capacity(COPY_CHUNK + 256);
-            push_copy_header(&mut buf);
+            copy::header(&mut buf);
             for (symbol, rows) in &computed {
                 for row in &rows[i] {
                     buckets::encode_binary_row(&mut buf, symbol.as_bytes(), row);
                     if buf.len() >= COPY_CHUNK {
-                        out.write_all(&buf).map_err(copy_error)?;
+                        out.write_all(&buf).map_err(copy::write_error)?;
                         buf.clear();
                     }
                 }
             }
-            buf.extend_from_slice(&(-1i16).to_be_bytes());
-            out.write_all(&buf).map_err(copy_error)
+            copy::trailer(&mut buf);
+            out.write_all(&buf).map_err(copy::write_error)
         })?;
     }
     Ok(symbols.into_iter().collect())
 }
 
-/// The binary COPY signature, flags (no OIDs) and an empty header extension.
-fn push_copy_header(buf: &mut Vec<u8>) {
-    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    buf.extend_from_slice(&0i32.to_be_bytes());
-    buf.extend_from_slice(&0i32.to_be_bytes());
-}
-
-/// PostgreSQL's binary COPY format: a signature, then per row a field count and each
-/// field as a length and its network-order bytes (-1 for NULL), then a -1 trailer.
+/// The batch's bars in PostgreSQL's binary COPY format (see [`copy`]).
 fn copy_binary(conn: &mut PgConnection, batch: &[PreparedFile]) -> QueryResult<usize> {
     diesel::copy_from(daily_prices::table)
         .from_raw_data(daily_prices::table, |out: &mut dyn std::io::Write| {
             let mut buf = Vec::with_capacity(COPY_CHUNK + 256);
-            push_copy_header(&mut buf);
+            copy::header(&mut buf);
             for file in batch {
                 for bar in &file.parsed.bars {
                     encode_binary_row(&mut buf, file.entry.symbol.as_bytes(), bar);
                     if buf.len() >= COPY_CHUNK {
-                        out.write_all(&buf).map_err(copy_error)?;
+                        out.write_all(&buf).map_err(copy::write_error)?;
                         buf.clear();
                     }
                 }
             }
-            buf.extend_from_slice(&(-1i16).to_be_bytes());
-            out.write_all(&buf).map_err(copy_error)
+            copy::trailer(&mut buf);
+            out.write_all(&buf).map_err(copy::write_error)
         })
         .with_format(CopyFormat::Binary)
         .execute(conn)
@@ -296,46 +289,15 @@ fn copy_binary(conn: &mut PgConnection, batch: &[PreparedFile]) -> QueryResult<u
 /// Bytes handed to the connection at a time.
 const COPY_CHUNK: usize = 256 * 1024;
 
-/// Days from the Unix epoch to PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_DAYS_FROM_CE: i32 = 730_120;
-
 /// One row of `daily_prices` in the binary COPY format.
 pub fn encode_binary_row(buf: &mut Vec<u8>, symbol: &[u8], bar: &Bar) {
-    buf.extend_from_slice(&8i16.to_be_bytes());
-    buf.extend_from_slice(&(symbol.len() as i32).to_be_bytes());
-    buf.extend_from_slice(symbol);
-    buf.extend_from_slice(&4i32.to_be_bytes());
-    buf.extend_from_slice(&pg_day(bar.day).to_be_bytes());
+    copy::row(buf, 8);
+    copy::text(buf, symbol);
+    copy::date(buf, bar.day);
     for value in [bar.open, bar.high, bar.low, Some(bar.close), bar.adj_close] {
-        push_binary_f64(buf, value);
+        copy::float8(buf, value);
     }
-    match bar.volume {
-        Some(v) => {
-            buf.extend_from_slice(&8i32.to_be_bytes());
-            buf.extend_from_slice(&v.to_be_bytes());
-        }
-        None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-    }
-}
-
-fn push_binary_f64(buf: &mut Vec<u8>, value: Option<f64>) {
-    match value {
-        Some(v) => {
-            buf.extend_from_slice(&8i32.to_be_bytes());
-            buf.extend_from_slice(&v.to_bits().to_be_bytes());
-        }
-        None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-    }
-}
-
-/// A date as PostgreSQL's binary `date`: days since 2000-01-01.
-fn pg_day(day: NaiveDate) -> i32 {
-    use chrono::Datelike;
-    day.num_days_from_ce() - PG_EPOCH_DAYS_FROM_CE
-}
-
-fn copy_error(e: std::io::Error) -> diesel::result::Error {
-    diesel::result::Error::SerializationError(Box::new(e))
+    copy::int8(buf, bar.volume);
 }
 
 /// The same rows in the text COPY format (kept to measure against binary).
@@ -360,12 +322,12 @@ fn copy_text(conn: &mut PgConnection, batch: &[PreparedFile]) -> QueryResult<usi
                         None => buf.push_str("\\N\n"),
                     }
                     if buf.len() >= COPY_CHUNK {
-                        out.write_all(buf.as_bytes()).map_err(copy_error)?;
+                        out.write_all(buf.as_bytes()).map_err(copy::write_error)?;
                         buf.clear();
                     }
                 }
             }
-            out.write_all(buf.as_bytes()).map_err(copy_error)
+            out.write_all(buf.as_bytes()).map_err(copy::write_error)
         })
         .with_format(CopyFormat::Text)
         .execute(conn)
@@ -501,6 +463,5 @@ mod tests {
         }
         expected.extend_from_slice(&[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7]);
         assert_eq!(buf, expected);
-        assert_eq!(pg_day(NaiveDate::from_ymd_opt(1999, 12, 31).unwrap()), -1);
     }
 }

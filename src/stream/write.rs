@@ -25,6 +25,7 @@ use diesel::sql_types::{Array, BigInt, Float8, Nullable, Text, Timestamptz};
 
 use super::payload::{Bar, Flag};
 use crate::db::changelog::{self, Source, Span};
+use crate::db::copy;
 
 diesel::table! {
     /// Only what the `COPY` needs: the stream migration creates the table, and
@@ -289,44 +290,25 @@ fn write_rejects(conn: &mut PgConnection, stream: &str, poison: &[Poison]) -> Qu
     Ok(())
 }
 
-/// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 UTC.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
 fn copy_rows(conn: &mut PgConnection, rows: &[&Good]) -> QueryResult<usize> {
     diesel::copy_from(intraday_bars::table)
         .from_raw_data(intraday_bars::table, |out: &mut dyn Write| {
             let mut buf = Vec::with_capacity(64 * rows.len() + 32);
-            buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-            buf.extend_from_slice(&0i32.to_be_bytes());
-            buf.extend_from_slice(&0i32.to_be_bytes());
+            copy::header(&mut buf);
             for g in rows {
                 let b = &g.bar;
-                buf.extend_from_slice(&8i16.to_be_bytes());
-                buf.extend_from_slice(&(b.symbol.len() as i32).to_be_bytes());
-                buf.extend_from_slice(b.symbol.as_bytes());
-                buf.extend_from_slice(&8i32.to_be_bytes());
-                buf.extend_from_slice(&(b.ts.timestamp_micros() - PG_EPOCH_MICROS).to_be_bytes());
+                copy::row(&mut buf, 8);
+                copy::text(&mut buf, b.symbol.as_bytes());
+                copy::timestamptz(&mut buf, b.ts);
                 for v in [b.open, b.high, b.low, Some(b.close)] {
-                    push_i64(&mut buf, v.map(f64::to_bits).map(|bits| bits as i64));
+                    copy::float8(&mut buf, v);
                 }
-                push_i64(&mut buf, b.volume);
-                push_i64(&mut buf, Some(g.seq as i64));
+                copy::int8(&mut buf, b.volume);
+                copy::int8(&mut buf, Some(g.seq as i64));
             }
-            buf.extend_from_slice(&(-1i16).to_be_bytes());
-            out.write_all(&buf)
-                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+            copy::trailer(&mut buf);
+            out.write_all(&buf).map_err(copy::write_error)
         })
         .with_format(CopyFormat::Binary)
         .execute(conn)
-}
-
-/// An 8-byte field (float8 bits or int8), or NULL.
-fn push_i64(buf: &mut Vec<u8>, value: Option<i64>) {
-    match value {
-        Some(v) => {
-            buf.extend_from_slice(&8i32.to_be_bytes());
-            buf.extend_from_slice(&v.to_be_bytes());
-        }
-        None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-    }
 }

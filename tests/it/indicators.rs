@@ -289,7 +289,7 @@ fn generated_project() -> Project {
             "--out",
             "gen",
             "--symbols",
-            "12",
+            "40",
             "--years",
             "2",
             "--seed",

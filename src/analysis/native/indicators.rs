@@ -124,22 +124,42 @@ impl Smooth {
     }
 }
 
-/// The mean of the last `n` values up to `i`, when all `n` exist.
-fn window(values: &[Option<f64>], i: usize, n: usize) -> Option<&[Option<f64>]> {
-    let start = (i + 1).checked_sub(n)?;
-    let w = &values[start..=i];
-    w.iter().all(Option::is_some).then_some(w)
+/// The last `n` values up to `i`, when all `n` exist (`values[first..]` do).
+fn window(values: &[f64], first: usize, i: usize, n: usize) -> Option<&[f64]> {
+    let start = (i + 1).checked_sub(n).filter(|&s| s >= first)?;
+    Some(&values[start..=i])
 }
 
-fn mean(w: &[Option<f64>]) -> f64 {
-    w.iter().flatten().sum::<f64>() / w.len() as f64
+/// The sum of `w` in four interleaved lanes, then what is left: a fixed order that
+/// depends only on the window's values (so a continued series sums exactly as the whole
+/// one did), four times faster than one chain of dependent additions.
+fn sum(w: &[f64]) -> f64 {
+    sum_of(w, |x| x)
+}
+
+fn sum_of(w: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let mut lanes = [0.0; 4];
+    let chunks = w.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(c) {
+            *lane += f(x);
+        }
+    }
+    rest.iter()
+        .fold((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]), |t, &x| {
+            t + f(x)
+        })
+}
+
+fn mean(w: &[f64]) -> f64 {
+    sum(w) / w.len() as f64
 }
 
 /// Standard deviation: population (`ddof` 0) or sample (`ddof` 1), two-pass.
-fn stddev(w: &[Option<f64>], ddof: usize) -> f64 {
+fn stddev(w: &[f64], ddof: usize) -> f64 {
     let m = mean(w);
-    let squares: f64 = w.iter().flatten().map(|x| (x - m) * (x - m)).sum();
-    (squares / (w.len() - ddof) as f64).sqrt()
+    (sum_of(w, |x| (x - m) * (x - m)) / (w.len() - ddof) as f64).sqrt()
 }
 
 /// The indicators of the days in `bars` (one symbol, ascending days) after `emit_after`
@@ -162,9 +182,16 @@ pub fn compute(
             close: bad.close,
         });
     }
-    let closes: Vec<Option<f64>> = bars.iter().map(|b| Some(b.close)).collect();
-    let log_returns: Vec<Option<f64>> = (0..bars.len())
-        .map(|i| (i > 0).then(|| (bars[i].close / bars[i - 1].close).ln()))
+    let closes: Vec<f64> = bars.iter().map(|b| b.close).collect();
+    // From index 1 on (a first day has no return; its slot is never read).
+    let log_returns: Vec<f64> = (0..bars.len())
+        .map(|i| {
+            if i == 0 {
+                f64::NAN
+            } else {
+                (closes[i] / closes[i - 1]).ln()
+            }
+        })
         .collect();
     let mut ema12 = Smooth::ema(12);
     let mut ema26 = Smooth::ema(26);
@@ -217,17 +244,17 @@ pub fn compute(
         if emit_after.is_some_and(|d| bar.day <= d) {
             continue;
         }
-        let sma20 = window(&closes, i, 20).map(mean);
-        let close_std20 = window(&closes, i, 20).map(|w| stddev(w, 0));
+        let sma20 = window(&closes, 0, i, 20).map(mean);
+        let close_std20 = window(&closes, 0, i, 20).map(|w| stddev(w, 0));
         rows.push(Row {
             day: bar.day,
             seq,
             close,
             simple_return: prev.map(|p| close / p - 1.0),
-            log_return: log_returns[i],
+            log_return: (i > 0).then(|| log_returns[i]),
             sma20,
-            sma50: window(&closes, i, 50).map(mean),
-            sma200: window(&closes, i, 200).map(mean),
+            sma50: window(&closes, 0, i, 50).map(mean),
+            sma200: window(&closes, 0, i, 200).map(mean),
             ema12,
             ema26,
             macd,
@@ -246,7 +273,7 @@ pub fn compute(
             bb_lower: sma20.zip(close_std20).map(|(m, s)| m - 2.0 * s),
             tr,
             atr14,
-            vol20: window(&log_returns, i, 20).map(|w| stddev(w, 1) * 252f64.sqrt()),
+            vol20: window(&log_returns, 1, i, 20).map(|w| stddev(w, 1) * 252f64.sqrt()),
         });
     }
     Ok(rows)
