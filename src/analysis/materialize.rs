@@ -143,8 +143,8 @@ pub fn partition_column(analysis: &Analysis) -> Option<&str> {
     }
 }
 
-/// Materialize `sql`, the rendered query of `analysis`, as `kind`; with `fetch`, read
-/// back the rows for the reports (into `sink`). A `native` analysis reads its input on
+/// Materialize `sql`, the rendered query of `analysis`, as `kind`; when the analysis
+/// has outputs, read back the rows for the reports (into `sink`). A `native` analysis reads its input on
 /// a second connection from `pool` when one is free. `appending` says whether an incremental
 /// analysis was rendered to append (`is_incremental`) or to build the whole table.
 ///
@@ -163,10 +163,10 @@ pub fn materialize(
     analysis: &Analysis,
     kind: Materialize,
     sql: &str,
-    fetch: bool,
     appending: bool,
     mut sink: Sink<'_>,
 ) -> Result<Outcome, Error> {
+    let fetch = !analysis.outputs.is_empty();
     let name = analysis.name.as_str();
     let target = relation(name);
     // Read (and register) before the transaction: the log's table lock must not be held

@@ -410,20 +410,16 @@ fn try_run_one(
             sink,
         )
         .map(|received| (received.table, received.total, None)),
-        Some(kind) => {
-            let fetch = !r.analysis.outputs.is_empty();
-            materialize::materialize(
-                &mut conn,
-                Some(pool),
-                &r.analysis,
-                kind,
-                &r.sql,
-                fetch,
-                r.incremental,
-                sink,
-            )
-            .map(|outcome| (outcome.table, outcome.rows, Some(outcome.written)))
-        }
+        Some(kind) => materialize::materialize(
+            &mut conn,
+            Some(pool),
+            &r.analysis,
+            kind,
+            &r.sql,
+            r.incremental,
+            sink,
+        )
+        .map(|outcome| (outcome.table, outcome.rows, Some(outcome.written))),
     };
     // A lock the template took with `pg_advisory_lock` outlives its transaction: release
     // it, and fail the analysis, before the connection goes back to the pool.

@@ -207,6 +207,7 @@ fn stage_indicators(
     let mut waiting = Duration::ZERO;
     let mut writing = Duration::ZERO;
     let mut staged = 0;
+    let overlapped = reader.is_some() && batches.len() > 1;
     let mut write = |conn: &mut PgConnection, batch: Encoded| -> Result<(), Failure> {
         let started = Instant::now();
         staged += write_stage(conn, into, batch)?;
@@ -259,6 +260,7 @@ fn stage_indicators(
     tracing::debug!(
         symbols = work.len(),
         rows = staged,
+        overlapped,
         waiting_for_rows_ms = waiting.as_millis() as u64,
         staging_ms = writing.as_millis() as u64,
         "indicators computed natively"
