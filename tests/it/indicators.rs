@@ -282,21 +282,7 @@ fn assert_same_indicators(native: &[Vec<Option<String>>], template: &[Vec<Option
 /// NULL) and, as `jobs/sql.toml`, the indicators job without `native`.
 fn generated_project() -> Project {
     let p = Project::new();
-    p.runner(
-        None,
-        &[
-            "generate",
-            "--out",
-            "gen",
-            "--symbols",
-            "40",
-            "--years",
-            "2",
-            "--seed",
-            "7",
-        ],
-    )
-    .expect_code(0);
+    p.generate("40", "2", "7");
     // Highs and lows missing here and there (one or both): the true range then takes
     // what there is.
     let mut files: Vec<_> = std::fs::read_dir(p.path("gen/stocks"))

@@ -229,21 +229,7 @@ fn a_file_above_max_reject_ratio_fails_loudly_and_the_rest_load() {
 /// A generated dataset big enough to kill a run part-way, and a job over it.
 fn generated_project(symbols: &str, years: &str) -> Project {
     let p = Project::new();
-    p.runner(
-        None,
-        &[
-            "generate",
-            "--out",
-            "gen",
-            "--symbols",
-            symbols,
-            "--years",
-            years,
-            "--seed",
-            "11",
-        ],
-    )
-    .expect_code(0);
+    p.generate(symbols, years, "11");
     p.write(
         "jobs/g.toml",
         "name = \"g\"\ndatabase_url = \"${DATABASE_URL}\"\n\n[[ingest]]\nname = \"prices\"\nkind = \"prices\"\npaths = [\"gen/stocks/*.csv\", \"gen/etfs/*.csv\"]\n",

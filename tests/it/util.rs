@@ -211,6 +211,26 @@ impl Project {
         std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
 
+    /// `runner generate` into `gen/`: `symbols` files of `years` years, seeded, with the
+    /// generator's deliberately malformed rows.
+    pub fn generate(&self, symbols: &str, years: &str, seed: &str) {
+        self.runner(
+            None,
+            &[
+                "generate",
+                "--out",
+                "gen",
+                "--symbols",
+                symbols,
+                "--years",
+                years,
+                "--seed",
+                seed,
+            ],
+        )
+        .expect_code(0);
+    }
+
     /// `runner ARGS` in this project, against `db`.
     pub fn runner(&self, db: Option<&TestDb>, args: &[&str]) -> Run {
         Run(self
