@@ -4,6 +4,15 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    // libpq's default `gssencmode=prefer` initialises Kerberos on every connection to
+    // look for a credentials cache, and Kerberos' library destructor then asserted on a
+    // mutex at exit (`k5_mutex_unlock: Received error 22`, once in a CI run of
+    // `runner maintain`). runner's servers take passwords or trust; whoever wants GSS
+    // encryption says so with PGGSSENCMODE or `gssencmode=` in the URL (which wins over
+    // the environment). Set before any thread exists.
+    if std::env::var_os("PGGSSENCMODE").is_none() {
+        std::env::set_var("PGGSSENCMODE", "disable");
+    }
     let cli = runner::cli::Cli::parse();
     // Log lines go to stderr; `RUST_LOG` overrides the default level. Without a terminal
     // (cron) they carry no colour codes.
