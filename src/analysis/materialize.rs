@@ -144,9 +144,10 @@ pub fn partition_column(analysis: &Analysis) -> Option<&str> {
 }
 
 /// Materialize `sql`, the rendered query of `analysis`, as `kind`; when the analysis
-/// has outputs, read back the rows for the reports (into `sink`). A `native` analysis reads its input on
-/// a second connection from `pool` when one is free. `appending` says whether an incremental
-/// analysis was rendered to append (`is_incremental`) or to build the whole table.
+/// has outputs, read back the rows for the reports (into `sink`). A `native` analysis
+/// reads its input on a second connection from `pool` when one is free. `appending`
+/// says whether an incremental analysis was rendered to append (`is_incremental`) or to
+/// build the whole table.
 ///
 /// The template's query only ever executes read-only (see
 /// [`execute::read_only`]): its rows go into a temporary table of the
@@ -284,8 +285,7 @@ fn read_result(
     if columns.is_empty() {
         return Ok(0);
     }
-    diesel::sql_query(format!("DROP TABLE IF EXISTS {STAGE}")).execute(conn)?;
-    create_table(conn, STAGE, columns, " ON COMMIT DROP")?;
+    fresh_stage(conn, columns)?;
     let list = column_list(columns);
     let rows = execute::read_only(conn, |conn| {
         Ok(diesel::sql_query(format!(
@@ -294,21 +294,28 @@ fn read_result(
         .execute(conn)?)
     })?;
     if let Some(sink) = sink {
-        stream_stage(conn, columns, sink)?;
+        // A temporary table is never scanned in parallel nor joined to another scan
+        // (synchronized scans are for shared buffers only), so this reads the rows in
+        // the order they were inserted: the query's.
+        stream_to_sink(conn, columns, STAGE, sink)?;
     }
     Ok(rows as u64)
 }
 
-/// Hand the staged rows to `sink`.
-fn stream_stage(
+/// An empty stage with the result's columns, dropped at the end of the transaction.
+fn fresh_stage(conn: &mut PgConnection, columns: &[Column]) -> Result<(), Failure> {
+    diesel::sql_query(format!("DROP TABLE IF EXISTS {STAGE}")).execute(conn)?;
+    create_table(conn, STAGE, columns, " ON COMMIT DROP")
+}
+
+/// Hand the rows of `relation` to `sink`, in the order it yields them.
+fn stream_to_sink(
     conn: &mut PgConnection,
     columns: &[Column],
+    relation: &str,
     sink: &mut Sink<'_>,
 ) -> Result<(), Failure> {
-    // A temporary table is never scanned in parallel nor joined to another scan
-    // (synchronized scans are for shared buffers only), so this reads the rows in the
-    // order they were inserted: the query's.
-    execute::stream_rows(conn, columns, STAGE, &mut |row| {
+    execute::stream_rows(conn, columns, relation, &mut |row| {
         sink.push(row)
             .map_err(|e| Failure::Refused(format!("writing its CSV failed: {e}")))
     })
@@ -330,12 +337,12 @@ fn stage_result(
     let Some(native) = analysis.native else {
         return read_result(conn, columns, relation, sink);
     };
-    diesel::sql_query(format!("DROP TABLE IF EXISTS {STAGE}")).execute(conn)?;
-    create_table(conn, STAGE, columns, " ON COMMIT DROP")?;
-    let reader = pool.and_then(|pool| pool.try_get());
-    let rows = native::stage(conn, reader, native, appending_to, Stage::Temporary)?;
+    fresh_stage(conn, columns)?;
+    let rows = native::stage(conn, pool, native, appending_to, Stage::Temporary)?;
     if let Some(sink) = sink {
-        stream_stage(conn, columns, sink)?;
+        // Written in the template's order (symbol, day), which a temporary table keeps
+        // (see read_result).
+        stream_to_sink(conn, columns, STAGE, sink)?;
     }
     Ok(rows)
 }
@@ -351,8 +358,7 @@ fn native_first_build(
 ) -> Result<u64, Failure> {
     let native = analysis.native.expect("a native analysis");
     create_table(conn, native::NEW_TABLE, columns, "")?;
-    let reader = pool.and_then(|pool| pool.try_get());
-    let rows = native::stage(conn, reader, native, None, Stage::NewTable)?;
+    let rows = native::stage(conn, pool, native, None, Stage::NewTable)?;
     diesel::sql_query(format!(
         "ALTER TABLE {} RENAME TO {}",
         native::NEW_TABLE,
@@ -365,10 +371,7 @@ fn native_first_build(
             "(SELECT * FROM {} ORDER BY symbol, day) AS native_rows",
             relation(&analysis.name)
         );
-        execute::stream_rows(conn, columns, &ordered, &mut |row| {
-            sink.push(row)
-                .map_err(|e| Failure::Refused(format!("writing its CSV failed: {e}")))
-        })?;
+        stream_to_sink(conn, columns, &ordered, sink)?;
     }
     Ok(rows)
 }
@@ -582,14 +585,13 @@ fn forget_changed(
 /// template's query, which must be planned as it would be anywhere else.
 fn probes_only(conn: &mut PgConnection, on: bool) -> Result<(), Failure> {
     let value = if on { "off" } else { "DEFAULT" };
-    for setting in [
+    let settings = [
         "enable_seqscan",
         "enable_hashjoin",
         "enable_mergejoin",
         "jit",
-    ] {
-        diesel::sql_query(format!("SET LOCAL {setting} TO {value}")).execute(conn)?;
-    }
+    ];
+    crate::db::set_local(conn, &settings.map(|setting| (setting, value)))?;
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! Analyses: templates rendered to SQL (`env`, `render`, `refs`), ordered by their
 //! dependencies (`dag`) and run. Rendered template SQL is executed in three modules
 //! only: `execute` runs plain queries, `materialize` keeps results in the `analytics`
-//! schema (or, for a `native` analysis, writes what runner computed itself: `native`), and `validate` plans them all against a live database inside a transaction
-//! it always rolls back. Analyses of one dependency level run in parallel over the
+//! schema (for a `native` analysis, the rows runner computed itself: `native`), and
+//! `validate` plans them all against a live database inside a transaction it always
+//! rolls back. Analyses of one dependency level run in parallel over the
 //! pool; `functions` installs runner's own SQL helpers.
 
 pub mod dag;

@@ -30,3 +30,27 @@ pub fn db_error(
         source: Box::new(source),
     }
 }
+
+/// Every symbol of `daily_prices`, as a query to use as a subquery: the primary key
+/// `(symbol, day)` walked from one symbol to the next, an index probe per symbol instead
+/// of a read of every row (PostgreSQL has no skip scan before 18). The templates have
+/// the same walk as `macros/market.sql`'s `every_symbol`.
+pub const EVERY_SYMBOL: &str = "WITH RECURSIVE walk AS ( \
+        SELECT min(symbol) AS symbol FROM daily_prices \
+        UNION ALL \
+        SELECT (SELECT min(d.symbol) FROM daily_prices d WHERE d.symbol > w.symbol) \
+        FROM walk w WHERE w.symbol IS NOT NULL) \
+    SELECT symbol FROM walk WHERE symbol IS NOT NULL";
+
+/// `SET LOCAL name TO value` for each pair: planner settings for the rest of the
+/// transaction (`DEFAULT` puts one back).
+pub fn set_local(
+    conn: &mut diesel::PgConnection,
+    settings: &[(&str, &str)],
+) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    for (name, value) in settings {
+        diesel::sql_query(format!("SET LOCAL {name} TO {value}")).execute(conn)?;
+    }
+    Ok(())
+}

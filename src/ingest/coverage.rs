@@ -43,17 +43,12 @@ impl Coverage {
     /// # Errors
     /// The query fails.
     pub fn read(conn: &mut PgConnection) -> Result<Self> {
-        let spans: Vec<Span> = diesel::sql_query(
-            "WITH RECURSIVE symbols AS ( \
-                 (SELECT symbol FROM daily_prices ORDER BY symbol LIMIT 1) \
-                 UNION ALL \
-                 SELECT (SELECT d.symbol FROM daily_prices d WHERE d.symbol > s.symbol \
-                         ORDER BY d.symbol LIMIT 1) \
-                 FROM symbols s WHERE s.symbol IS NOT NULL) \
-             SELECT (SELECT min(day) FROM daily_prices d WHERE d.symbol = s.symbol) AS first, \
+        let spans: Vec<Span> = diesel::sql_query(format!(
+            "SELECT (SELECT min(day) FROM daily_prices d WHERE d.symbol = s.symbol) AS first, \
                     (SELECT max(day) FROM daily_prices d WHERE d.symbol = s.symbol) AS last \
-             FROM symbols s WHERE s.symbol IS NOT NULL",
-        )
+             FROM ({}) s",
+            crate::db::EVERY_SYMBOL
+        ))
         .load(conn)
         .map_err(crate::db::db_error("finding the days loaded per symbol"))?;
         Ok(Coverage {

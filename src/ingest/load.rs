@@ -188,9 +188,7 @@ fn stored_ranges(
 /// scan of the whole table (measured: seconds per batch's DELETE at 10 M rows), and on a
 /// large table it also JIT-compiles the query.
 fn index_probes_only(conn: &mut PgConnection) -> QueryResult<()> {
-    diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
-    diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
-    Ok(())
+    crate::db::set_local(conn, &[("enable_seqscan", "off"), ("jit", "off")])
 }
 
 /// The days stored for `symbol` from `from` on: what rows appended to its file, the

@@ -279,25 +279,24 @@ pub fn compute(
     Ok(rows)
 }
 
-impl Row {
-    /// The stored row a later run continues from, once its averages exist.
-    pub fn seed(&self) -> Option<Seed> {
-        Some(Seed {
-            day: self.day,
-            seq: self.seq,
-            ema12: self.ema12?,
-            ema26: self.ema26?,
-            macd_signal: self.macd_signal?,
-            rsi_avg_gain: self.rsi_avg_gain?,
-            rsi_avg_loss: self.rsi_avg_loss?,
-            atr14: self.atr14?,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The seed a stored `row` gives a later run, once its averages exist (what
+    /// `native::continued` reads back from the table).
+    fn seed_of(row: &Row) -> Option<Seed> {
+        Some(Seed {
+            day: row.day,
+            seq: row.seq,
+            ema12: row.ema12?,
+            ema26: row.ema26?,
+            macd_signal: row.macd_signal?,
+            rsi_avg_gain: row.rsi_avg_gain?,
+            rsi_avg_loss: row.rsi_avg_loss?,
+            atr14: row.atr14?,
+        })
+    }
 
     fn day(n: i64) -> NaiveDate {
         NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Duration::days(n)
@@ -391,7 +390,7 @@ mod tests {
         let b = bars(400);
         let whole = compute(&b, None, None).unwrap();
         for stored in [30, 199, 250, 399] {
-            let seed = whole[stored - 1].seed().unwrap();
+            let seed = seed_of(&whole[stored - 1]).unwrap();
             let from = stored.saturating_sub(LOOKBACK);
             let continued = compute(&b[from..], Some(&seed), None).unwrap();
             assert_eq!(continued, whole[stored..], "continued after day {stored}");

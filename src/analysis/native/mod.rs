@@ -3,9 +3,9 @@
 //! called once per row and indicator, and its rolling windows over `numeric`, so the
 //! indicators of 23 M rows took the server 12 minutes on one core. runner reads each
 //! symbol's prices, computes the same values in Rust (over both cores) and writes them
-//! by binary `COPY` into the stage `materialize` writes from, so everything after —
-//! the table swapped in or appended to, the change log, the one transaction — is the
-//! template's path.
+//! by binary `COPY`: on a first build into the new table itself, otherwise into the
+//! stage `materialize` writes from, so everything after — the table swapped in or
+//! appended to, the change log, the one transaction — is the template's path.
 //!
 //! The template stays the definition: `runner render` prints it, `runner check` plans
 //! it, its columns must be the native ones (or the analysis fails, saying so), and the
@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use self::indicators::{Bar, Row, Seed};
 use super::execute::Failure;
 use crate::db::copy;
-use crate::db::PooledConn;
+use crate::db::{Pool, PooledConn, EVERY_SYMBOL};
 use crate::table::Column;
 
 /// The analyses runner can compute natively, by the name `native` takes.
@@ -169,15 +169,16 @@ const SYMBOLS_PER_BATCH: usize = 32;
 
 /// Compute the rows of `native` into `into`: every symbol's whole history when
 /// `appending_to` is None, else only the days after what that table holds per symbol.
-/// With a `reader` (a second connection), the prices are read there while `conn`
-/// writes, in the snapshot of `conn`'s transaction. Returns the rows staged.
+/// When `pool` has a connection free, the prices are read (and the rows computed) there
+/// while `conn` writes, in the snapshot of `conn`'s transaction. Returns the rows staged.
 pub(crate) fn stage(
     conn: &mut PgConnection,
-    reader: Option<PooledConn>,
+    pool: Option<&Pool>,
     native: Native,
     appending_to: Option<&str>,
     into: Stage,
 ) -> Result<u64, Failure> {
+    let reader = pool.and_then(|pool| pool.try_get());
     match native {
         Native::Indicators => stage_indicators(conn, reader, appending_to, into),
     }
@@ -326,19 +327,8 @@ fn set_snapshot(reader: &mut PgConnection, snapshot: &str) -> QueryResult<usize>
 /// default — JIT compilation and a bitmap heap scan, because right after a load the
 /// statistics guess a few thousand rows — against 34 ms.
 fn plan_for_reads(conn: &mut PgConnection) -> QueryResult<()> {
-    diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
-    diesel::sql_query("SET LOCAL enable_bitmapscan = off").execute(conn)?;
-    Ok(())
+    crate::db::set_local(conn, &[("jit", "off"), ("enable_bitmapscan", "off")])
 }
-
-/// The primary key walked from one symbol to the next (see macros/market.sql's
-/// `every_symbol`): an index probe per symbol instead of a scan of every row.
-const EVERY_SYMBOL: &str = "WITH RECURSIVE walk AS ( \
-        SELECT min(symbol) AS symbol FROM daily_prices \
-        UNION ALL \
-        SELECT (SELECT min(d.symbol) FROM daily_prices d WHERE d.symbol > w.symbol) \
-        FROM walk w WHERE w.symbol IS NOT NULL) \
-    SELECT symbol FROM walk WHERE symbol IS NOT NULL";
 
 #[derive(QueryableByName)]
 struct SymbolRow {
