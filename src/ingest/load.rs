@@ -46,6 +46,18 @@ pub struct PreparedFile {
     pub parsed: Parsed,
 }
 
+/// How the batches of one ingest are written.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub encoding: CopyEncoding,
+    /// Aggregates whose buckets the batches write themselves (see [`write_buckets`]).
+    pub direct: &'a [Aggregate],
+    /// `daily_prices` was empty when this ingest began and is loaded without its key
+    /// (`db::storage::key`): no symbol of a batch has stored rows to clear or repeat,
+    /// and looking for them would scan the whole unindexed table.
+    pub into_empty: bool,
+}
+
 /// Load every file of `batch` in one transaction; returns the number of bars written and
 /// the spans of days changed, per symbol (as recorded in the change log). The buckets of
 /// the symbols whose rows the batch replaces whole are written into `direct` aggregates
@@ -53,8 +65,7 @@ pub struct PreparedFile {
 pub fn load_batch(
     conn: &mut PgConnection,
     batch: &[PreparedFile],
-    encoding: CopyEncoding,
-    direct: &[Aggregate],
+    target: Target<'_>,
 ) -> QueryResult<(usize, Vec<Span>)> {
     conn.transaction(|conn| {
         // The DELETEs below are a few index probes.
@@ -69,11 +80,16 @@ pub fn load_batch(
         let mut spans: std::collections::BTreeMap<String, (NaiveDate, NaiveDate)> =
             std::collections::BTreeMap::new();
         if !cleared.is_empty() {
-            // What is about to be deleted is changed history too.
-            for (symbol, first, last) in stored_ranges(conn, &cleared)? {
-                widen(&mut spans, &symbol, first, last);
-            }
-            for table in ["daily_prices", "data_quality", "ingest_rejects"] {
+            let tables: &[&str] = if target.into_empty {
+                &["data_quality", "ingest_rejects"]
+            } else {
+                // What is about to be deleted is changed history too.
+                for (symbol, first, last) in stored_ranges(conn, &cleared)? {
+                    widen(&mut spans, &symbol, first, last);
+                }
+                &["daily_prices", "data_quality", "ingest_rejects"]
+            };
+            for table in tables {
                 // The table names are constants; the symbols travel as a bound array.
                 diesel::sql_query(format!("DELETE FROM {table} WHERE symbol = ANY($1)"))
                     .bind::<Array<Text>, _>(&cleared)
@@ -81,7 +97,7 @@ pub fn load_batch(
             }
         }
         let written = if batch.iter().any(|f| !f.parsed.bars.is_empty()) {
-            match encoding {
+            match target.encoding {
                 CopyEncoding::Binary => copy_binary(conn, batch)?,
                 CopyEncoding::Text => copy_text(conn, batch)?,
             }
@@ -94,7 +110,7 @@ pub fn load_batch(
                 widen(&mut spans, &file.entry.symbol, first, last);
             }
         }
-        let written_buckets = write_buckets(conn, batch, direct)?;
+        let written_buckets = write_buckets(conn, batch, target.direct)?;
         insert_flags(conn, batch)?;
         insert_rejects(conn, batch)?;
         upsert_manifest(conn, batch)?;
@@ -106,7 +122,11 @@ pub fn load_batch(
             .iter()
             .cloned()
             .partition(|s| written_buckets.contains(s.symbol.as_str()));
-        let consumers: Vec<String> = direct.iter().map(|&a| aggregates::consumer(a)).collect();
+        let consumers: Vec<String> = target
+            .direct
+            .iter()
+            .map(|&a| aggregates::consumer(a))
+            .collect();
         changelog::record_applied(conn, Source::DailyPrices, &applied, &consumers)?;
         changelog::record(conn, Source::DailyPrices, &others)?;
         crate::crashpoint::reached("ingest.before_commit");

@@ -200,6 +200,9 @@ pub struct IngestOptions {
     /// Aggregates whose buckets each batch writes itself for the symbols it replaces
     /// (from `db::storage::aggregates::prepare_ingest`; empty = all left to the drain).
     pub aggregates: Vec<crate::db::storage::Aggregate>,
+    /// A load into an empty `daily_prices` goes without its primary key and builds it
+    /// at the end (`db::storage::key`).
+    pub key_after_first_load: bool,
 }
 
 /// Input bytes per batch: about 80 k rows, a few MB of bars in memory per worker.
@@ -211,7 +214,8 @@ const BATCH_FILES: usize = 500;
 impl Default for IngestOptions {
     /// Sized for the machine: one worker per core plus one, so parsing overlaps the
     /// server's work. For benchmarks and tests, `RUNNER_INGEST_WORKERS`,
-    /// `RUNNER_COPY_FORMAT=text|binary` and `RUNNER_INGEST_BATCH_BYTES` override it.
+    /// `RUNNER_COPY_FORMAT=text|binary`, `RUNNER_INGEST_BATCH_BYTES` and
+    /// `RUNNER_KEY_AFTER_FIRST_LOAD=0` (keep the key while loading) override it.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let workers = std::env::var("RUNNER_INGEST_WORKERS")
@@ -233,6 +237,8 @@ impl Default for IngestOptions {
             batch_bytes,
             stop: None,
             aggregates: Vec::new(),
+            key_after_first_load: std::env::var("RUNNER_KEY_AFTER_FIRST_LOAD").as_deref()
+                != Ok("0"),
         }
     }
 }
@@ -646,6 +652,16 @@ fn load_prices(
         }
     }
     let batches = batches(&pending, options.batch_bytes);
+    // Into an empty table the rows go without the primary key, built once at the end.
+    let into_empty = options.key_after_first_load && !pending.is_empty() && {
+        let mut conn = crate::db::pool::checkout(pool)?;
+        crate::db::storage::key::defer(&mut conn)?
+    };
+    let target = load::Target {
+        encoding: options.encoding,
+        direct: &options.aggregates,
+        into_empty,
+    };
     let progress = Progress::new("ingest", files.len() as u64);
     progress.skip(results.len() as u64);
     let workers = rayon::ThreadPoolBuilder::new()
@@ -671,7 +687,7 @@ fn load_prices(
                         })
                         .collect()
                 } else {
-                    ingest_batch(pool, batch, &manifest, &settings, options)
+                    ingest_batch(pool, batch, &manifest, &settings, target)
                 };
                 for result in &results {
                     progress.advance(match result {
@@ -684,6 +700,11 @@ fn load_prices(
             .collect()
     });
     progress.finish();
+    if into_empty {
+        // Whatever the batches did: a failed file's rows were rolled back, the rest keep.
+        let mut conn = crate::db::pool::checkout(pool)?;
+        crate::db::storage::key::restore(&mut conn)?;
+    }
     for result in results.into_iter().chain(loaded.into_iter().flatten()) {
         match result {
             FileResult::Skipped => summary.files_skipped += 1,
@@ -753,9 +774,8 @@ fn ingest_batch(
     batch: &[PendingFile<'_>],
     manifest: &std::collections::HashMap<String, Entry>,
     settings: &BTreeMap<&str, SourceSettings>,
-    options: &IngestOptions,
+    target: load::Target<'_>,
 ) -> Vec<FileResult> {
-    let (encoding, direct) = (options.encoding, options.aggregates.as_slice());
     let mut results = Vec::with_capacity(batch.len());
     let mut conn = match pool.get() {
         Ok(c) => c,
@@ -776,7 +796,7 @@ fn ingest_batch(
         };
         let entry = manifest.get(&file.symbol);
         let takes_over = entry.is_some_and(|e| outranks(settings, &file.source, &e.source));
-        match prepare_file(&mut conn, file, entry, *stamp, source, takes_over) {
+        match prepare_file(&mut conn, file, entry, *stamp, source, takes_over, target) {
             Ok(p) => prepared.push(p),
             Err(failure) => results.push(FileResult::Failed(failure)),
         }
@@ -785,7 +805,7 @@ fn ingest_batch(
         return results;
     }
     let (files, bytes): (Vec<load::PreparedFile>, Vec<u64>) = prepared.into_iter().unzip();
-    match load::load_batch(&mut conn, &files, encoding, direct) {
+    match load::load_batch(&mut conn, &files, target) {
         Ok((_, spans)) => {
             crate::crashpoint::reached("ingest.after_commit");
             results.extend(
@@ -800,7 +820,7 @@ fn ingest_batch(
         }
         Err(_) => {
             for (file, b) in files.into_iter().zip(bytes) {
-                match load::load_batch(&mut conn, std::slice::from_ref(&file), encoding, direct) {
+                match load::load_batch(&mut conn, std::slice::from_ref(&file), target) {
                     Ok((_, spans)) => results.push(loaded(file, b, &spans)),
                     Err(e) => {
                         results.push(failed(&file.entry.path, format!("loading failed: {e}")))
@@ -866,6 +886,7 @@ fn prepare_file(
     stamp: manifest::Stamp,
     source: &SourceSettings,
     takes_over: bool,
+    target: load::Target<'_>,
 ) -> std::result::Result<(load::PreparedFile, u64), FileFailure> {
     let path_text = file.path.display().to_string();
     let fail = |error: String| FileFailure {
@@ -918,7 +939,8 @@ fn prepare_file(
                         .iter()
                         .map(|b| b.day)
                         .min();
-                    match earliest {
+                    // Into an empty table (`into_empty`), nothing is stored to repeat.
+                    match earliest.filter(|_| !target.into_empty) {
                         Some(from) => parse(
                             load::stored_days(conn, &file.symbol, from)
                                 .map_err(|e| fail(format!("reading the stored days: {e}")))?,

@@ -122,6 +122,61 @@ fn killed_at(point: &str) {
     );
 }
 
+/// A first load writes its rows without the primary key and builds the key at its end
+/// (`db::storage::key`). Killed between two batches, it leaves the committed files
+/// without their key; the next run builds the key first and finishes the load into
+/// exactly what a clean load gives.
+#[test]
+fn a_first_load_killed_midway_builds_its_key_in_the_next_run() {
+    const KEY: &str = "SELECT count(*) FROM pg_constraint \
+                       WHERE conrelid = 'daily_prices'::regclass AND contype = 'p'";
+    let db = TestDb::new();
+    let p = project();
+    write_symbols(&p, 30, 250);
+    let expected = clean_load(&p);
+    let killed = p
+        .command(Some(&db), &["run", "jobs/derived.toml"])
+        .envs(SMALL_BATCHES)
+        .env("RUNNER_CRASH_AT", "ingest.after_commit:2")
+        .output()
+        .unwrap();
+    assert_eq!(
+        killed.status.code(),
+        None,
+        "the run was not killed\n{}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
+    assert_eq!(db.scalar(KEY), "0", "the first load kept the key");
+    let stored: u64 = db
+        .scalar("SELECT count(*) FROM daily_prices")
+        .parse()
+        .unwrap();
+    assert!(
+        stored > 0 && stored < 30 * 250,
+        "{stored} rows after the kill"
+    );
+    let next = p
+        .command(Some(&db), &["run", "jobs/derived.toml"])
+        .envs(SMALL_BATCHES)
+        .output()
+        .unwrap();
+    assert_eq!(
+        next.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    assert_eq!(db.scalar(KEY), "1");
+    assert_eq!(fingerprint(&db), expected);
+    // The key holds again: a second copy of a stored day is refused.
+    let duplicate = diesel::connection::SimpleConnection::batch_execute(
+        &mut db.conn(),
+        "INSERT INTO daily_prices (symbol, day, close) \
+         SELECT symbol, day, close FROM daily_prices LIMIT 1",
+    );
+    assert!(duplicate.is_err(), "a duplicate day was accepted");
+}
+
 macro_rules! kill_points {
     ($($test:ident => $point:literal,)*) => {
         $(

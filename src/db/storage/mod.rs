@@ -10,6 +10,7 @@
 pub mod aggregates;
 pub mod concurrent;
 pub mod hypertable;
+pub mod key;
 pub mod settings;
 
 pub use settings::{Aggregate, PgInterval, StorageSettings, DEFAULT_CHUNK_DAYS};
@@ -26,9 +27,11 @@ struct Count {
     n: i64,
 }
 
-/// Make `daily_prices` a hypertable when TimescaleDB is there. Returns true when it
-/// changed something.
+/// Give `daily_prices` its primary key if a first load was killed before building it
+/// ([`key`]), and make it a hypertable when TimescaleDB is there. Returns true when it
+/// made it a hypertable.
 pub fn apply(conn: &mut PgConnection, caps: &Capabilities) -> Result<bool> {
+    key::restore(conn)?;
     if !caps.has_timescale() {
         return Ok(false);
     }
