@@ -81,12 +81,10 @@ fn assert_latest_complete(p: &Project) {
         .ends_with("</html>\n"));
 }
 
-fn killed_at(point: &str) {
-    let db = TestDb::new();
-    let p = loaded_then_changed(&db);
-    let expected = clean_load(&p);
+/// `runner run` in small batches, killed at `point` (`name:hit`): it must die there.
+fn kill_at(p: &Project, db: &TestDb, point: &str) {
     let killed = p
-        .command(Some(&db), &["run", "jobs/derived.toml"])
+        .command(Some(db), &["run", "jobs/derived.toml"])
         .envs(SMALL_BATCHES)
         .env("RUNNER_CRASH_AT", point)
         .output()
@@ -101,9 +99,12 @@ fn killed_at(point: &str) {
         "crash point `{}` reached",
         point.split(':').next().unwrap()
     )));
-    assert_latest_complete(&p);
+}
+
+/// The run after a kill, in the same small batches: it must succeed.
+fn finish(p: &Project, db: &TestDb) {
     let next = p
-        .command(Some(&db), &["run", "jobs/derived.toml"])
+        .command(Some(db), &["run", "jobs/derived.toml"])
         .envs(SMALL_BATCHES)
         .output()
         .unwrap();
@@ -113,6 +114,15 @@ fn killed_at(point: &str) {
         "{}",
         String::from_utf8_lossy(&next.stderr)
     );
+}
+
+fn killed_at(point: &str) {
+    let db = TestDb::new();
+    let p = loaded_then_changed(&db);
+    let expected = clean_load(&p);
+    kill_at(&p, &db, point);
+    assert_latest_complete(&p);
+    finish(&p, &db);
     assert_eq!(fingerprint(&db), expected, "after a kill at {point}");
     assert_latest_complete(&p);
     // The killed run's row says so; the finishing run's row says it succeeded.
@@ -134,18 +144,7 @@ fn a_first_load_killed_midway_builds_its_key_in_the_next_run() {
     let p = project();
     write_symbols(&p, 30, 250);
     let expected = clean_load(&p);
-    let killed = p
-        .command(Some(&db), &["run", "jobs/derived.toml"])
-        .envs(SMALL_BATCHES)
-        .env("RUNNER_CRASH_AT", "ingest.after_commit:2")
-        .output()
-        .unwrap();
-    assert_eq!(
-        killed.status.code(),
-        None,
-        "the run was not killed\n{}",
-        String::from_utf8_lossy(&killed.stderr)
-    );
+    kill_at(&p, &db, "ingest.after_commit:2");
     assert_eq!(db.scalar(KEY), "0", "the first load kept the key");
     let stored: u64 = db
         .scalar("SELECT count(*) FROM daily_prices")
@@ -155,17 +154,7 @@ fn a_first_load_killed_midway_builds_its_key_in_the_next_run() {
         stored > 0 && stored < 30 * 250,
         "{stored} rows after the kill"
     );
-    let next = p
-        .command(Some(&db), &["run", "jobs/derived.toml"])
-        .envs(SMALL_BATCHES)
-        .output()
-        .unwrap();
-    assert_eq!(
-        next.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&next.stderr)
-    );
+    finish(&p, &db);
     assert_eq!(db.scalar(KEY), "1");
     assert_eq!(fingerprint(&db), expected);
     // The key holds again: a second copy of a stored day is refused.
