@@ -5,23 +5,13 @@
 //!
 //! "Exactly" means byte for byte: `open`/`close` are the first and last day's values
 //! (NULL kept), `high`/`low` the largest and smallest non-NULL values, `volume` the exact
-//! `numeric` sum, and `avg_close` is what PostgreSQL's `avg(close::numeric)::float8`
-//! gives. That last one is emulated step by step:
+//! `numeric` sum, and `avg_close` is the SQL's `sum(close ORDER BY day) / count(*)`: the
+//! closes added as doubles in day order, then divided by the row count, the same IEEE
+//! operations in the same order here as in the server.
 //!
-//! 1. `float8 → numeric` prints the double with 15 significant digits (`%.15g`), so
-//!    each close becomes a decimal `m × 10^k` with `m < 10^15`;
-//! 2. the sum of those decimals is exact (here an `i128` at the largest scale among
-//!    them, which is also the `numeric` sum's display scale);
-//! 3. `numeric / count` rounds (half away from zero) at the scale `select_div_scale`
-//!    picks: at least 16 significant digits, at least the sum's scale;
-//! 4. `numeric → float8` reads that decimal text with `strtod`, i.e. the nearest double,
-//!    which is what Rust's `str::parse::<f64>` gives as well.
-//!
-//! Whatever falls outside what this emulates exactly (a sum beyond `i128`, `-0.0` among
-//! highs or lows, whose order-dependent ties SQL resolves by scan order) makes
-//! [`compute`] return `None`: the caller then leaves those symbols to the SQL refresh.
-
-use std::io::Write as _;
+//! Whatever falls outside what this reproduces exactly (`-0.0` among highs or lows,
+//! whose order-dependent ties SQL resolves by scan order) makes [`compute`] return
+//! `None`: the caller then leaves those symbols to the SQL refresh.
 
 use chrono::NaiveDate;
 
@@ -82,7 +72,8 @@ struct Accumulator {
     low: Option<f64>,
     close: f64,
     volume: Option<i128>,
-    close_sum: ExactSum,
+    /// The closes added in day order.
+    close_sum: f64,
     rows: i64,
     volume_days: i64,
     max_volume: Option<i64>,
@@ -96,7 +87,7 @@ impl Accumulator {
             low: None,
             close: first.close,
             volume: None,
-            close_sum: ExactSum::default(),
+            close_sum: 0.0,
             rows: 0,
             volume_days: 0,
             max_volume: None,
@@ -124,7 +115,7 @@ impl Accumulator {
             self.volume_days += 1;
             self.max_volume = Some(self.max_volume.map_or(v, |m| m.max(v)));
         }
-        self.close_sum.add(float8_numeric(bar.close)?)?;
+        self.close_sum += bar.close;
         self.rows += 1;
         Some(())
     }
@@ -137,239 +128,12 @@ impl Accumulator {
             low: self.low,
             close: self.close,
             volume: self.volume,
-            avg_close: self.close_sum.average(self.rows)?,
+            avg_close: self.close_sum / self.rows as f64,
             trading_days: self.rows,
             volume_days: self.volume_days,
             max_volume: self.max_volume,
         })
     }
-}
-
-/// A decimal `mantissa × 10^exponent`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Decimal {
-    /// At most 17 significant digits (a double's shortest form), so an `i64` holds it.
-    mantissa: i64,
-    exponent: i32,
-}
-
-impl Decimal {
-    /// Digits after the decimal point PostgreSQL keeps for it (its `dscale`).
-    fn scale(self) -> u32 {
-        u32::try_from(-self.exponent).unwrap_or(0)
-    }
-}
-
-/// PostgreSQL's `float8::numeric`: the value printed with `%.15g` (15 significant
-/// digits, trailing zeros dropped). `None` for non-finite values.
-fn float8_numeric(x: f64) -> Option<Decimal> {
-    if !x.is_finite() {
-        return None;
-    }
-    // A subnormal's ulp is no longer small against its 15th digit.
-    if x != 0.0 && !x.is_normal() {
-        return float8_numeric_exact(x);
-    }
-    // Shortest digits that read back as `x` (at most 17): when there are at most 15 of
-    // them they are also `x` rounded to 15 digits (they are within half an ulp of `x`,
-    // far less than half a unit of the 15th digit).
-    let mut shortest = ryu::Buffer::new();
-    let d = parse_decimal(shortest.format_finite(x))?;
-    let digits = significant_digits(i128::from(d.mantissa));
-    if digits <= 15 {
-        return Some(d);
-    }
-    // Longer ones round to 15 digits on the same side as `x` itself, except when their
-    // tail is exactly half a unit: the tie point between two 15-digit decimals has 16
-    // digits, so if it lay strictly between the shortest digits and `x` it would be a
-    // shorter or closer decimal reading back as `x`, which the shortest digits are not.
-    // (Formatting every close exactly was a fifth of the ingest's CPU.)
-    let unit = 10u64.pow(digits - 15);
-    let magnitude = d.mantissa.unsigned_abs();
-    let (kept, tail) = (magnitude / unit, magnitude % unit);
-    if tail * 2 == unit {
-        return float8_numeric_exact(x);
-    }
-    let mut rounded = kept + u64::from(tail * 2 > unit);
-    let mut exponent = d.exponent + i32::try_from(digits - 15).ok()?;
-    while rounded.is_multiple_of(10) {
-        rounded /= 10;
-        exponent += 1;
-    }
-    let rounded = i64::try_from(rounded).ok()?;
-    Some(Decimal {
-        mantissa: if d.mantissa < 0 { -rounded } else { rounded },
-        exponent,
-    })
-}
-
-/// [`float8_numeric`] by formatting `x` exactly to 15 significant digits.
-fn float8_numeric_exact(x: f64) -> Option<Decimal> {
-    let mut buf = [0u8; 40];
-    let mut cursor = &mut buf[..];
-    write!(cursor, "{x:.14e}").ok()?;
-    let written = 40 - cursor.len();
-    parse_decimal(std::str::from_utf8(&buf[..written]).ok()?)
-}
-
-/// Read `-12.345e-6` style text into a decimal without trailing zeros in the mantissa.
-/// Runs once per close of every loaded row, so it works in `u64` (the digits of a
-/// double fit; more fail the checked arithmetic and leave the symbol to SQL): `i128`
-/// division is a library call and made this the ingest's hottest loop.
-fn parse_decimal(text: &str) -> Option<Decimal> {
-    let (number, exp) = match text.split_once(['e', 'E']) {
-        Some((n, e)) => (n, e.parse::<i32>().ok()?),
-        None => (text, 0),
-    };
-    let (negative, number) = match number.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, number),
-    };
-    let mut mantissa: u64 = 0;
-    let mut exponent = exp;
-    let mut after_point = false;
-    for c in number.bytes() {
-        match c {
-            b'.' => after_point = true,
-            b'0'..=b'9' => {
-                mantissa = mantissa.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-                if after_point {
-                    exponent -= 1;
-                }
-            }
-            _ => return None,
-        }
-    }
-    if mantissa == 0 {
-        return Some(Decimal {
-            mantissa: 0,
-            exponent: 0,
-        });
-    }
-    while mantissa.is_multiple_of(10) {
-        mantissa /= 10;
-        exponent += 1;
-    }
-    let mantissa = i64::try_from(mantissa).ok()?;
-    Some(Decimal {
-        mantissa: if negative { -mantissa } else { mantissa },
-        exponent,
-    })
-}
-
-fn significant_digits(v: i128) -> u32 {
-    v.unsigned_abs().checked_ilog10().map_or(1, |l| l + 1)
-}
-
-/// `10^n` as an `i128`, from a table: it is asked for once per row.
-fn pow10(n: u32) -> Option<i128> {
-    const POWERS: [i128; 39] = {
-        let mut table = [1i128; 39];
-        let mut i = 1;
-        while i < 39 {
-            table[i] = table[i - 1] * 10;
-            i += 1;
-        }
-        table
-    };
-    POWERS.get(n as usize).copied()
-}
-
-/// An exact `numeric` sum: `value × 10^-scale`, `scale` the largest of the addends'.
-#[derive(Debug, Default, Clone, Copy)]
-struct ExactSum {
-    value: i128,
-    scale: u32,
-}
-
-impl ExactSum {
-    fn add(&mut self, d: Decimal) -> Option<()> {
-        let scale = d.scale();
-        if scale > self.scale {
-            self.value = self.value.checked_mul(pow10(scale - self.scale)?)?;
-            self.scale = scale;
-        }
-        // `d` at the sum's scale: its exponent plus the scale is never negative.
-        let shift = u32::try_from(i64::from(d.exponent) + i64::from(self.scale)).ok()?;
-        let term = i128::from(d.mantissa).checked_mul(pow10(shift)?)?;
-        self.value = self.value.checked_add(term)?;
-        Some(())
-    }
-
-    /// `(sum / n)::float8` as PostgreSQL computes `avg(numeric)::float8`.
-    fn average(self, n: i64) -> Option<f64> {
-        if n <= 0 {
-            return None;
-        }
-        let n = i128::from(n);
-        let rscale = div_scale(self.value, self.scale, n)?;
-        let numerator = self.value.checked_mul(pow10(rscale - self.scale)?)?;
-        let (mut q, r) = (numerator / n, numerator % n);
-        // Half away from zero, like `round_var`.
-        if 2 * r.abs() >= n {
-            q += numerator.signum();
-        }
-        decimal_to_f64(q, rscale)
-    }
-}
-
-/// NBASE digits of PostgreSQL's `numeric`: four decimal digits each.
-const DEC_DIGITS: i32 = 4;
-
-/// `select_div_scale` of PostgreSQL's numeric.c for `dividend × 10^-scale / divisor`
-/// (a positive integer of scale 0): enough digits for 16 significant ones
-/// (`NUMERIC_MIN_SIG_DIGITS`), never less than either input's display scale.
-fn div_scale(dividend: i128, scale: u32, divisor: i128) -> Option<u32> {
-    let (weight1, first1) = weight_and_first_digit(dividend, scale)?;
-    let (weight2, first2) = weight_and_first_digit(divisor, 0)?;
-    let mut qweight = weight1 - weight2;
-    if first1 <= first2 {
-        qweight -= 1;
-    }
-    let rscale = (16 - qweight * DEC_DIGITS)
-        .max(i32::try_from(scale).ok()?)
-        .clamp(0, 1000);
-    u32::try_from(rscale).ok()
-}
-
-/// The weight (power of 10000) of the leading NBASE digit of `value × 10^-scale`, and
-/// that digit; (0, 0) for zero, as `select_div_scale` treats it.
-fn weight_and_first_digit(value: i128, scale: u32) -> Option<(i32, i128)> {
-    let value = value.checked_abs()?;
-    if value == 0 {
-        return Some((0, 0));
-    }
-    let exponent10 =
-        i32::try_from(significant_digits(value)).ok()? - 1 - i32::try_from(scale).ok()?;
-    let weight = exponent10.div_euclid(DEC_DIGITS);
-    // value × 10^-scale / 10000^weight, truncated: the leading NBASE digit.
-    let shift = weight * DEC_DIGITS + i32::try_from(scale).ok()?;
-    let first = if shift >= 0 {
-        value / pow10(shift.unsigned_abs())?
-    } else {
-        value.checked_mul(pow10(shift.unsigned_abs())?)?
-    };
-    Some((weight, first))
-}
-
-/// `q × 10^-scale` read the way `float8in` reads `numeric_out`'s text: nearest double.
-fn decimal_to_f64(q: i128, scale: u32) -> Option<f64> {
-    let digits = q.unsigned_abs().to_string();
-    let scale = scale as usize;
-    let mut text = String::with_capacity(digits.len() + scale + 3);
-    if q < 0 {
-        text.push('-');
-    }
-    if digits.len() > scale {
-        text.push_str(&digits[..digits.len() - scale]);
-        text.push('.');
-        text.push_str(&digits[digits.len() - scale..]);
-    } else {
-        text.push_str("0.");
-        text.extend(std::iter::repeat_n('0', scale - digits.len()));
-        text.push_str(&digits);
-    }
-    text.parse().ok()
 }
 
 /// One bucket row in PostgreSQL's binary COPY format, columns in the aggregate
@@ -439,44 +203,22 @@ mod tests {
     }
 
     #[test]
-    fn float8_to_numeric_keeps_fifteen_digits_like_postgres() {
-        let dec = |x: f64| {
-            let d = float8_numeric(x).unwrap();
-            (d.mantissa, d.exponent)
-        };
-        // SELECT (0.1::float8 + 0.2::float8)::numeric → 0.3
-        assert_eq!(dec(0.1 + 0.2), (3, -1));
-        // 123456789012.4375 is a tie at 15 digits: %.15g rounds it to even, …438.
-        assert_eq!(dec(123_456_789_012.437_5), (123_456_789_012_438, -3));
-        assert_eq!(dec(0.5133928656578064), (513_392_865_657_806, -15));
-        assert_eq!(dec(1e-5), (1, -5));
-        assert_eq!(dec(1_234_567.0), (1_234_567, 0));
-        assert_eq!(dec(1.5e20), (15, 19));
-    }
-
-    #[test]
-    fn averages_round_like_numeric_division() {
-        let avg = |closes: &[f64]| {
-            let mut sum = ExactSum::default();
-            for &c in closes {
-                sum.add(float8_numeric(c).unwrap()).unwrap();
-            }
-            sum.average(closes.len() as i64).unwrap()
-        };
-        // avg(1.1, 2.2, 3.3) = 2.2000000000000000 → 2.2
-        assert_eq!(avg(&[1.1, 2.2, 3.3]), 2.2);
-        // 12346.178 / 2 at scale 16 → 6173.089
-        assert_eq!(avg(&[12345.678, 0.5]), 6173.089);
-        // 2 / 3: the count's first digit is larger, so 20 digits: 0.66666666666666666667.
-        // SELECT avg(x::numeric)::float8 FROM (VALUES (1::float8), (1), (0)) t(x) → 0.6666666666666666
-        assert_eq!(avg(&[1.0, 1.0, 0.0]), 0.666_666_666_666_666_6);
-        assert_eq!(div_scale(2, 0, 3), Some(20));
-        assert_eq!(div_scale(12_346_178, 3, 2), Some(16));
-        // 10000 / 3: sum weight 1 (first digit 1), count weight 0 (3): 16 - 0 = 16.
-        assert_eq!(div_scale(10_000, 0, 3), Some(16));
-        // 99 / 10000: weights 0 and 1, first digits 99 > 1: 16 - (0 - 1) * 4 = 20,
-        // as `SELECT scale(99::numeric / 10000)` says.
-        assert_eq!(div_scale(99, 0, 10_000), Some(20));
+    fn average_close_adds_in_day_order() {
+        // SELECT sum(x ORDER BY d) / count(*) FROM (VALUES (1, 0.1::float8), (2, 0.2), (3, 0.3)) t(d, x)
+        // → 0.20000000000000004 ((0.1 + 0.2) + 0.3 = 0.6000000000000001); added in the
+        // other order, 0.3 + 0.2 + 0.1 = 0.6 would give 0.2.
+        let bars = [
+            bar("2020-01-06", None, 0.1, None),
+            bar("2020-01-07", None, 0.2, None),
+            bar("2020-01-08", None, 0.3, None),
+        ];
+        let mut reversed = bars.to_vec();
+        reversed.reverse();
+        for input in [&bars[..], &reversed[..]] {
+            let week = &compute(Aggregate::Weekly, input).unwrap()[0];
+            assert_eq!(week.avg_close, 0.200_000_000_000_000_04);
+        }
+        assert_ne!((0.3 + 0.2 + 0.1) / 3.0, 0.200_000_000_000_000_04);
     }
 
     #[test]
@@ -523,47 +265,5 @@ mod tests {
         buf.clear();
         push_numeric(&mut buf, 0);
         assert_eq!(buf, [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0]);
-    }
-    #[test]
-    fn fifteen_digits_from_the_shortest_form_equal_exact_formatting() {
-        // Doubles of every kind a price file holds: float32-derived closes (the Kaggle
-        // files' 20.93000030517578), short decimals, random bit patterns, ties.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut checked = 0;
-        for i in 0..400_000u64 {
-            let r = next();
-            let x = match i % 4 {
-                0 => f64::from(f32::from_bits((r >> 32) as u32)),
-                1 => (r % 10_000_000) as f64 / 10f64.powi((r % 9) as i32),
-                2 => f64::from_bits(r),
-                _ => (r % 1_000_000_000_000_000) as f64 * 10f64.powi((r % 30) as i32 - 20) + 0.5,
-            };
-            if !x.is_finite() {
-                continue;
-            }
-            assert_eq!(
-                float8_numeric(x),
-                float8_numeric_exact(x),
-                "{x:e} ({:#x})",
-                x.to_bits()
-            );
-            checked += 1;
-        }
-        assert!(checked > 350_000);
-        for x in [
-            1.0000000000000005,
-            0.1 + 0.2,
-            123456789012345.5,
-            2.5e-300,
-            f64::from_bits(0x44b5_2d02_c7e1_4af6),
-        ] {
-            assert_eq!(float8_numeric(x), float8_numeric_exact(x), "{x:e}");
-        }
     }
 }

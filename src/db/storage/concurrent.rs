@@ -97,6 +97,9 @@ pub fn drain(
         "refreshing continuous aggregates"
     );
     run_windows(pool, windows, connections)?;
+    for (aggregate, _) in &plans {
+        aggregates::index_symbols(&mut conn, *aggregate)?;
+    }
     for (aggregate, pending) in plans {
         crate::crashpoint::reached("aggregates.refreshed");
         changelog::mark_applied(&mut conn, &aggregates::consumer(aggregate), pending.upto)

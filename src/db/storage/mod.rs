@@ -193,6 +193,15 @@ fn apply_aggregates(
                 forget_consumer(conn, aggregate)?;
                 actions.push(format!("dropped {}", aggregate.relation()));
             }
+            (true, true) if !aggregates::is_current(conn, aggregate)? => {
+                aggregates::drop(conn, caps, aggregate)?;
+                aggregates::create(conn, caps, aggregate)?;
+                forget_consumer(conn, aggregate)?;
+                actions.push(format!(
+                    "recreated {} ({kind}): an earlier runner defined it differently",
+                    aggregate.relation()
+                ));
+            }
             (true, true)
                 if caps.has_timescale() && aggregates::policy_job(conn, aggregate)?.is_none() =>
             {
