@@ -279,10 +279,12 @@ fn assert_same_indicators(native: &[Vec<Option<String>>], template: &[Vec<Option
 }
 
 /// A project with generated data (malformed rows included, so some highs and lows are
-/// NULL) and, as `jobs/sql.toml`, the indicators job without `native`.
+/// NULL) and, as `jobs/sql.toml`, the indicators job without `native`. 70 symbols are
+/// three batches of the native computation: its two reading connections take them in
+/// turn (0 and 2, 1), and the writer must put them back in order.
 fn generated_project() -> Project {
     let p = Project::new();
-    p.generate("40", "2", "7");
+    p.generate("70", "2", "7");
     // Highs and lows missing here and there (one or both): the true range then takes
     // what there is.
     let mut files: Vec<_> = std::fs::read_dir(p.path("gen/stocks"))

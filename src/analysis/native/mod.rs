@@ -169,8 +169,9 @@ const SYMBOLS_PER_BATCH: usize = 32;
 
 /// Compute the rows of `native` into `into`: every symbol's whole history when
 /// `appending_to` is None, else only the days after what that table holds per symbol.
-/// When `pool` has a connection free, the prices are read (and the rows computed) there
-/// while `conn` writes, in the snapshot of `conn`'s transaction. Returns the rows staged.
+/// When `pool` has connections free (up to [`READERS`]), the prices are read (and the
+/// rows computed) there while `conn` writes, in the snapshot of `conn`'s transaction.
+/// Returns the rows staged.
 pub(crate) fn stage(
     conn: &mut PgConnection,
     pool: Option<&Pool>,
@@ -178,18 +179,28 @@ pub(crate) fn stage(
     appending_to: Option<&str>,
     into: Stage,
 ) -> Result<u64, Failure> {
-    let reader = pool.and_then(|pool| pool.try_get());
+    let readers: Vec<PooledConn> = pool.map_or_else(Vec::new, |pool| {
+        std::iter::from_fn(|| pool.try_get())
+            .take(READERS)
+            .collect()
+    });
     match native {
-        Native::Indicators => stage_indicators(conn, reader, appending_to, into),
+        Native::Indicators => stage_indicators(conn, readers, appending_to, into),
     }
 }
+
+/// Reading connections at most. A nightly reads the last 200 days of every symbol, a
+/// few pages each, scattered over the table: with the pages no longer cached that is
+/// random reads one at a time per connection, so a second reader doubles the reads in
+/// flight. A full build is bound by the writer; the second reader costs it nothing.
+const READERS: usize = 2;
 
 /// Batches computed ahead of the one being written.
 const READ_AHEAD: usize = 2;
 
 fn stage_indicators(
     conn: &mut PgConnection,
-    reader: Option<PooledConn>,
+    readers: Vec<PooledConn>,
     appending_to: Option<&str>,
     into: Stage,
 ) -> Result<u64, Failure> {
@@ -208,25 +219,45 @@ fn stage_indicators(
     let mut waiting = Duration::ZERO;
     let mut writing = Duration::ZERO;
     let mut staged = 0;
-    let overlapped = reader.is_some() && batches.len() > 1;
+    // Nothing to overlap with one batch or none.
+    let readers: Vec<PooledConn> = if batches.len() > 1 {
+        readers.into_iter().take(batches.len()).collect()
+    } else {
+        Vec::new()
+    };
+    let overlapped = readers.len();
     let mut write = |conn: &mut PgConnection, batch: Encoded| -> Result<(), Failure> {
         let started = Instant::now();
         staged += write_stage(conn, into, batch)?;
         writing += started.elapsed();
         Ok(())
     };
-    match reader {
-        // Nothing to overlap: one batch or none.
-        Some(mut reader) if batches.len() > 1 => {
-            let snapshot = export_snapshot(conn)?;
-            std::thread::scope(|scope| {
-                let (send, receive) = std::sync::mpsc::sync_channel(READ_AHEAD);
-                let batches = &batches;
+    if readers.is_empty() {
+        plan_for_reads(conn)?;
+        for batch in &batches {
+            let started = Instant::now();
+            let encoded = produce(conn, batch)?;
+            waiting += started.elapsed();
+            write(conn, encoded)?;
+        }
+    } else {
+        // Reader `r` of `k` takes batches r, r + k, r + 2k… into a channel of its own,
+        // and the writer takes them round the readers in turn: the batches are written in
+        // symbol order, and the readers together hold READ_AHEAD batches ahead (memory:
+        // a full history's batch is ~18 MB encoded).
+        let snapshot = export_snapshot(conn)?;
+        let k = readers.len();
+        std::thread::scope(|scope| {
+            let mut channels = Vec::with_capacity(k);
+            for (r, mut reader) in readers.into_iter().enumerate() {
+                let (send, receive) = std::sync::mpsc::sync_channel((READ_AHEAD / k).max(1));
+                channels.push(receive);
+                let (batches, snapshot) = (&batches, &snapshot);
                 scope.spawn(move || {
                     let outcome = reader.transaction(|reader| {
-                        set_snapshot(reader, &snapshot)?;
+                        set_snapshot(reader, snapshot)?;
                         plan_for_reads(reader)?;
-                        for batch in batches {
+                        for batch in batches.iter().skip(r).step_by(k) {
                             if send.send(Ok(produce(reader, batch)?)).is_err() {
                                 break; // the writer stopped
                             }
@@ -237,31 +268,22 @@ fn stage_indicators(
                         let _ = send.send(Err(e));
                     }
                 });
-                for _ in batches {
-                    let started = Instant::now();
-                    let batch = receive
-                        .recv()
-                        .map_err(|_| Failure::Refused("its reading connection stopped".into()))??;
-                    waiting += started.elapsed();
-                    write(conn, batch)?;
-                }
-                Ok::<(), Failure>(())
-            })?;
-        }
-        _ => {
-            plan_for_reads(conn)?;
-            for batch in &batches {
-                let started = Instant::now();
-                let encoded = produce(conn, batch)?;
-                waiting += started.elapsed();
-                write(conn, encoded)?;
             }
-        }
+            for i in 0..batches.len() {
+                let started = Instant::now();
+                let batch = channels[i % k]
+                    .recv()
+                    .map_err(|_| Failure::Refused("its reading connection stopped".into()))??;
+                waiting += started.elapsed();
+                write(conn, batch)?;
+            }
+            Ok::<(), Failure>(())
+        })?;
     }
     tracing::debug!(
         symbols = work.len(),
         rows = staged,
-        overlapped,
+        readers = overlapped,
         waiting_for_rows_ms = waiting.as_millis() as u64,
         staging_ms = writing.as_millis() as u64,
         "indicators computed natively"

@@ -10,6 +10,14 @@
 //! middle of a first load leaves the committed files without their key until the next
 //! command, which builds it before anything else reads or writes the table.
 //!
+//! On TimescaleDB the compression policy's job is paused with the key dropped and
+//! scheduled again with the key built, each in the same transaction. Otherwise its first
+//! run, which starts as soon as storage setup adds it, may compress the chunks the first
+//! batches have just created: every later batch then writes into compressed chunks, and
+//! the key's build must check each of them for duplicates by a query of its own
+//! (measured on 22.9 M rows, TimescaleDB 2.29.2: the build 35.6 s instead of 14 s, the
+//! ingest-only first load 53 s instead of 30 s).
+//!
 //! Uniqueness in between is the loader's: the table was empty when the load began, a run
 //! loads each symbol from one file, and a batch that fails rolls back whole — which is
 //! why a keyless load skips the per-symbol clean-up that a load into a populated table
@@ -60,6 +68,7 @@ pub fn defer(conn: &mut PgConnection) -> Result<bool> {
         }
         diesel::sql_query("ALTER TABLE daily_prices DROP CONSTRAINT daily_prices_pkey")
             .execute(conn)?;
+        schedule_compression(conn, false)?;
         Ok(true)
     })
     .map_err(crate::db::db_error(
@@ -83,7 +92,8 @@ pub fn restore(conn: &mut PgConnection) -> Result<bool> {
         diesel::sql_query(
             "ALTER TABLE daily_prices ADD CONSTRAINT daily_prices_pkey PRIMARY KEY (symbol, day)",
         )
-        .execute(conn)
+        .execute(conn)?;
+        schedule_compression(conn, true)
     })
     .map_err(crate::db::db_error(what))?;
     tracing::info!(
@@ -91,4 +101,23 @@ pub fn restore(conn: &mut PgConnection) -> Result<bool> {
         "built the primary key of daily_prices"
     );
     Ok(true)
+}
+
+/// TimescaleDB: pause (`false`) or schedule again (`true`) the compression policy of
+/// `daily_prices`, if it has one. Nothing on plain PostgreSQL.
+fn schedule_compression(conn: &mut PgConnection, scheduled: bool) -> QueryResult<()> {
+    if !ask(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS yes",
+    )? {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "SELECT alter_job(j.job_id, scheduled => $1) FROM timescaledb_information.jobs j \
+         WHERE j.proc_name = 'policy_compression' AND j.hypertable_schema = current_schema() \
+           AND j.hypertable_name = 'daily_prices'",
+    )
+    .bind::<Bool, _>(scheduled)
+    .execute(conn)
+    .map(|_| ())
 }
