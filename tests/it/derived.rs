@@ -307,14 +307,20 @@ fn ingest_buckets_equal_sql_buckets(p: &Project) {
     };
     let written = aggregates(&db);
     assert!(!written[0].starts_with("0,"), "no buckets: {written:?}");
+    rebuild_aggregates(p, &db);
+    assert_eq!(aggregates(&db), written);
+}
+
+/// Tell both aggregates to rebuild and run [`AGGREGATES_JOB`]: their SQL definition
+/// computes them again from `daily_prices`.
+fn rebuild_aggregates(p: &Project, db: &TestDb) {
     db.execute("UPDATE change_log_consumers SET rebuild = true WHERE consumer LIKE 'aggregate:%'");
     let log = p
-        .runner(Some(&db), &["run", "jobs/aggregates.toml"])
+        .runner(Some(db), &["run", "jobs/aggregates.toml"])
         .expect_code(0)
         .stderr();
     assert!(log.contains("rebuilt prices_weekly"), "{log}");
     assert!(log.contains("rebuilt prices_monthly"), "{log}");
-    assert_eq!(aggregates(&db), written);
 }
 
 #[test]
@@ -490,12 +496,7 @@ fn the_mean_close_adds_the_closes_in_day_order() {
         .expect_code(0);
     let expected = ["0.20000000000000004", "0.20000000000000004"];
     assert_eq!(mean(&db), expected);
-    db.execute("UPDATE change_log_consumers SET rebuild = true WHERE consumer LIKE 'aggregate:%'");
-    let log = p
-        .runner(Some(&db), &["run", "jobs/aggregates.toml"])
-        .expect_code(0)
-        .stderr();
-    assert!(log.contains("rebuilt prices_weekly"), "{log}");
+    rebuild_aggregates(&p, &db);
     assert_eq!(mean(&db), expected);
 }
 
