@@ -51,7 +51,7 @@ pub fn compute(aggregate: Aggregate, bars: &[Bar]) -> Option<Vec<BucketRow>> {
             Some((start, acc)) if *start == bucket => acc.add(bar)?,
             _ => {
                 if let Some((start, acc)) = current.take() {
-                    out.push(acc.finish(start)?);
+                    out.push(acc.finish(start));
                 }
                 let mut acc = Accumulator::new(bar);
                 acc.add(bar)?;
@@ -60,7 +60,7 @@ pub fn compute(aggregate: Aggregate, bars: &[Bar]) -> Option<Vec<BucketRow>> {
         }
     }
     if let Some((start, acc)) = current {
-        out.push(acc.finish(start)?);
+        out.push(acc.finish(start));
     }
     Some(out)
 }
@@ -120,8 +120,8 @@ impl Accumulator {
         Some(())
     }
 
-    fn finish(self, bucket: NaiveDate) -> Option<BucketRow> {
-        Some(BucketRow {
+    fn finish(self, bucket: NaiveDate) -> BucketRow {
+        BucketRow {
             bucket,
             open: self.open,
             high: self.high,
@@ -132,7 +132,7 @@ impl Accumulator {
             trading_days: self.rows,
             volume_days: self.volume_days,
             max_volume: self.max_volume,
-        })
+        }
     }
 }
 
