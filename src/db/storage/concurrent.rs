@@ -36,8 +36,9 @@ const WINDOWS_PER_CONNECTION: usize = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Window {
     aggregate: Aggregate,
-    /// `None`: open (a rebuild's first and last windows reach past the stored days, so
-    /// that buckets of days since deleted are cleared too).
+    /// `None`: open (a rebuild's first window reaches before the stored days, so that
+    /// buckets of days since deleted are cleared too; its last window ends past both
+    /// the stored days and the materialized buckets, see [`split`]).
     start: Option<NaiveDate>,
     end: Option<NaiveDate>,
     force: bool,
@@ -85,7 +86,8 @@ pub fn drain(
     for (aggregate, pending) in &plans {
         let aggregate = *aggregate;
         if pending.rebuild {
-            windows.extend(split(aggregate, stored, pieces, true));
+            let range = super::widen(stored, materialized_until(&mut conn, aggregate)?);
+            windows.extend(split(aggregate, range, pieces, true));
         } else if let Some((first, last)) = pending.bounds() {
             let range = Some((first.date_naive(), last.date_naive()));
             windows.extend(split(aggregate, range, pieces, false));
@@ -150,24 +152,58 @@ fn stored_span(conn: &mut PgConnection) -> Result<Option<(NaiveDate, NaiveDate)>
     Ok(range.first.zip(range.last))
 }
 
+/// The last day the chunks of `aggregate`'s materialized buckets reach, `None` without
+/// chunks: what a rebuild must clear may lie past the stored days (days deleted since).
+/// From the catalogue, as [`stored_span`] is.
+fn materialized_until(
+    conn: &mut PgConnection,
+    aggregate: Aggregate,
+) -> Result<Option<(NaiveDate, NaiveDate)>> {
+    #[derive(QueryableByName)]
+    struct Until {
+        #[diesel(sql_type = Nullable<Date>)]
+        last: Option<NaiveDate>,
+    }
+    let until: Until = diesel::sql_query(
+        "SELECT (max(c.range_end) AT TIME ZONE 'UTC')::date - 1 AS last \
+         FROM timescaledb_information.continuous_aggregates a \
+         JOIN timescaledb_information.chunks c \
+           ON c.hypertable_schema = a.materialization_hypertable_schema \
+          AND c.hypertable_name = a.materialization_hypertable_name \
+         WHERE a.view_schema = current_schema() AND a.view_name = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(aggregate.relation())
+    .get_result(conn)
+    .map_err(db_error(format!(
+        "reading the chunks of {}",
+        aggregate.relation()
+    )))?;
+    Ok(until.last.map(|last| (last, last)))
+}
+
 /// Cut the buckets covering `range` (inclusive days) into at most `pieces` windows
-/// that meet at bucket boundaries. With `open_ends` the first window starts and the
-/// last ends unbounded (a rebuild: everything outside the stored days is cleared too);
-/// with no `range` that is one unbounded window. Otherwise no range, no window.
+/// that meet at bucket boundaries. With `open_start` the first window starts unbounded
+/// (a rebuild: everything before the stored days is cleared too); with no `range` that
+/// is one unbounded window. Otherwise no range, no window.
+///
+/// The last window always ends at a date when there is a range: a refresh ending at
+/// NULL first looks for the hypertable's latest day (`ORDER BY day DESC LIMIT 1`),
+/// which without an index on `day` alone reads the chunks, while holding the lock on
+/// the hypertable's invalidation threshold that every other window's refresh waits for.
 fn split(
     aggregate: Aggregate,
     range: Option<(NaiveDate, NaiveDate)>,
     pieces: usize,
-    open_ends: bool,
+    open_start: bool,
 ) -> Vec<Window> {
     let window = |start, end| Window {
         aggregate,
         start,
         end,
-        force: !open_ends,
+        force: !open_start,
     };
     let Some((first, last)) = range else {
-        return if open_ends {
+        return if open_start {
             vec![window(None, None)]
         } else {
             Vec::new()
@@ -184,13 +220,11 @@ fn split(
         }
     }
     cuts.push(end);
-    let last_window = cuts.len() - 2;
     cuts.windows(2)
         .enumerate()
         .map(|(i, pair)| {
-            let start = (!(open_ends && i == 0)).then_some(pair[0]);
-            let end = (!(open_ends && i == last_window)).then_some(pair[1]);
-            window(start, end)
+            let start = (!(open_start && i == 0)).then_some(pair[0]);
+            window(start, Some(pair[1]))
         })
         .collect()
 }
@@ -279,7 +313,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rebuild_is_open_at_both_ends() {
+    fn a_rebuild_is_open_at_its_start_only() {
         let ws = split(
             Aggregate::Monthly,
             Some((d("2019-01-15"), d("2020-04-01"))),
@@ -288,7 +322,7 @@ mod tests {
         );
         assert_eq!(ws.len(), 4);
         assert_eq!(ws[0].start, None);
-        assert_eq!(ws[3].end, None);
+        assert_eq!(ws[3].end, Some(d("2020-05-01")));
         assert_eq!(ws[0].end, Some(d("2019-05-01")));
         assert!(ws.iter().all(|w| !w.force));
         assert_eq!(

@@ -253,14 +253,8 @@ pub fn drain_aggregates(
             drained.push((aggregate, outcome, seconds));
         }
     } else {
-        for aggregate in present {
-            let started = std::time::Instant::now();
-            let outcome = aggregates::drain(&mut conn, caps, aggregate)?;
-            if outcome != aggregates::Drained::UpToDate {
-                crate::crashpoint::reached("aggregates.drained");
-            }
-            drained.push((aggregate, outcome, started.elapsed().as_secs_f64()));
-        }
+        drop(conn);
+        drained = drain_plain(pool, caps, &present, connections)?;
     }
     let mut done = Vec::new();
     for (aggregate, outcome, seconds) in drained {
@@ -288,6 +282,47 @@ pub fn drain_aggregates(
         done.push(line);
     }
     Ok(done)
+}
+
+/// Plain PostgreSQL: drain each aggregate in its own transaction, on its own connection
+/// when `connections` allows. A nightly's refresh is mostly reads of pages the night
+/// evicted (the buckets of 8,000 grown files: weekly 2.45 s, then monthly 1.11 s on
+/// the warmed pages, measured serially), so the two overlap well; each keeps its own
+/// change-log consumer, and a kill leaves each committed or not.
+fn drain_plain(
+    pool: &crate::db::Pool,
+    caps: &Capabilities,
+    present: &[Aggregate],
+    connections: usize,
+) -> Result<Vec<(Aggregate, aggregates::Drained, f64)>> {
+    let drain_one = |aggregate: Aggregate| -> Result<(Aggregate, aggregates::Drained, f64)> {
+        let mut conn = crate::db::pool::checkout(pool)?;
+        let started = std::time::Instant::now();
+        let outcome = aggregates::drain(&mut conn, caps, aggregate)?;
+        if outcome != aggregates::Drained::UpToDate {
+            crate::crashpoint::reached("aggregates.drained");
+        }
+        Ok((aggregate, outcome, started.elapsed().as_secs_f64()))
+    };
+    if connections < 2 || present.len() < 2 {
+        return present.iter().map(|&a| drain_one(a)).collect();
+    }
+    // Every aggregate gets a thread: there are at most two.
+    std::thread::scope(|scope| {
+        let running: Vec<_> = present
+            .iter()
+            .map(|&aggregate| scope.spawn(move || drain_one(aggregate)))
+            .collect();
+        // Joined in order, so the first error reported is the first aggregate's.
+        running
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// The smallest day range holding both (either may be empty).
