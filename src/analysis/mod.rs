@@ -21,10 +21,10 @@ pub mod statement;
 pub mod validate;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use rayon::prelude::*;
 
 use self::env::Dialect;
 pub use self::select::Selection;
@@ -287,7 +287,8 @@ pub fn render_all(
 /// Run the planned levels in turn, each level's analyses in parallel over the pool.
 /// Results come back in job order. An analysis that fails does not stop the others:
 /// it is returned with its error in [`Executed::failure`], and the analyses that depend
-/// on it are not run (their failure says why).
+/// on it are not run (their failure says why). Analyses written in SQL wait for
+/// `gate` first (see [`Gate`]); native ones do not.
 ///
 /// With `csv_dir`, the result of each analysis with CSV output is streamed into
 /// `csv_dir/<name>.csv` while it is read.
@@ -296,7 +297,9 @@ pub fn run_all(
     levels: Vec<Vec<Rendered>>,
     job: &Job,
     csv_dir: Option<&std::path::Path>,
+    gate: &Gate,
 ) -> Vec<Executed> {
+    let at_once = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut executed: Vec<Executed> = Vec::new();
     for level in levels {
         let failed: BTreeSet<String> = executed
@@ -304,31 +307,110 @@ pub fn run_all(
             .filter(|e| e.failure.is_some())
             .map(|e| e.analysis.name.clone())
             .collect();
-        let done: Vec<Executed> = level
-            .into_par_iter()
-            .map(|r| {
-                let blocked: Vec<&String> =
-                    r.depends.iter().filter(|d| failed.contains(*d)).collect();
-                if blocked.is_empty() {
-                    run_one(pool, r, job.report.max_rows, csv_dir)
-                } else {
-                    let why = format!(
-                        "not run: it depends on {}, which failed",
-                        blocked
-                            .iter()
-                            .map(|d| format!("`{d}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                    Executed::failed(r, why)
+        let done = run_level(level, at_once, |r| {
+            let blocked: Vec<&String> = r.depends.iter().filter(|d| failed.contains(*d)).collect();
+            if !blocked.is_empty() {
+                let why = format!(
+                    "not run: it depends on {}, which failed",
+                    blocked
+                        .iter()
+                        .map(|d| format!("`{d}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return Executed::failed(r, why);
+            }
+            if r.analysis.native.is_none() {
+                if let Err(why) = gate.wait() {
+                    return Executed::failed(r, format!("not run: {why}"));
                 }
-            })
-            .collect();
+            }
+            run_one(pool, r, job.report.max_rows, csv_dir)
+        });
         executed.extend(done);
     }
     let position = |name: &str| job.analyses.iter().position(|a| a.name == name);
     executed.sort_by_key(|e| position(&e.analysis.name));
     executed
+}
+
+/// Run one level's analyses on threads of their own: those written in SQL `at_once` at
+/// a time (each is one backend's work), each native one beside them (it mostly waits
+/// for its reading connections and for rayon, which computes its rows).
+///
+/// Not on rayon's threads: an analysis waiting there on a query (or on the [`Gate`])
+/// holds one, and on two cores the native rows were then computed only once the other
+/// analyses of the level were done.
+fn run_level<F>(level: Vec<Rendered>, at_once: usize, run: F) -> Vec<Executed>
+where
+    F: Fn(Rendered) -> Executed + Sync,
+{
+    let (native, sql): (Vec<Rendered>, Vec<Rendered>) =
+        level.into_iter().partition(|r| r.analysis.native.is_some());
+    let threads = at_once.clamp(1, sql.len().max(1));
+    let queue = Mutex::new(std::collections::VecDeque::from(sql));
+    let done = Mutex::new(Vec::new());
+    let keep = |executed: Executed| {
+        done.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(executed);
+    };
+    std::thread::scope(|scope| {
+        for r in native {
+            scope.spawn(|| keep(run(r)));
+        }
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let next = queue
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop_front();
+                let Some(r) = next else { break };
+                keep(run(r));
+            });
+        }
+    });
+    done.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What the analyses written in SQL wait for before they run: the aggregates' catch-up,
+/// which the native analyses (they read `daily_prices` only) run alongside. A SQL
+/// template may read `prices_weekly` or `prices_monthly`, directly or through a view
+/// or a function, so none of them runs before the aggregates are current.
+#[derive(Debug, Default)]
+pub struct Gate {
+    /// `None` while closed; then what the awaited work came to.
+    outcome: Mutex<Option<std::result::Result<(), String>>>,
+    opened: Condvar,
+}
+
+impl Gate {
+    /// A gate with nothing to wait for.
+    pub fn open() -> Gate {
+        let gate = Gate::default();
+        gate.release(Ok(()));
+        gate
+    }
+
+    /// A gate closed until [`Gate::release`].
+    pub fn closed() -> Gate {
+        Gate::default()
+    }
+
+    /// Let the waiting analyses go: to run, or with `Err`, to fail saying why.
+    pub fn release(&self, outcome: std::result::Result<(), String>) {
+        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+        self.opened.notify_all();
+    }
+
+    fn wait(&self) -> std::result::Result<(), String> {
+        let guard = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = self
+            .opened
+            .wait_while(guard, |outcome| outcome.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        guard.clone().unwrap_or(Ok(()))
+    }
 }
 
 impl Executed {
@@ -445,4 +527,37 @@ fn try_run_one(
         written,
         failure: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gate;
+
+    #[test]
+    fn a_gate_holds_its_waiters_until_released_and_tells_them_the_outcome() {
+        assert_eq!(Gate::open().wait(), Ok(()));
+        let gate = Gate::closed();
+        let released = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let waiters: Vec<_> = (0..3)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let outcome = gate.wait();
+                        (released.load(std::sync::atomic::Ordering::SeqCst), outcome)
+                    })
+                })
+                .collect();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            released.store(true, std::sync::atomic::Ordering::SeqCst);
+            gate.release(Err("the refresh failed".to_owned()));
+            for waiter in waiters {
+                assert_eq!(
+                    waiter.join().unwrap(),
+                    (true, Err("the refresh failed".to_owned()))
+                );
+            }
+        });
+        // Later waiters get the same outcome at once.
+        assert_eq!(gate.wait(), Err("the refresh failed".to_owned()));
+    }
 }

@@ -92,7 +92,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     crate::crashpoint::pause("run.locked");
     options.stop = Some(lock.lost_flag());
     let (pool, caps) =
-        super::prepare_existing_database(&job.database_url, options.workers as u32 + 1)?;
+        super::prepare_existing_database(&job.database_url, pool_size(&job, options.workers))?;
     let run_id = {
         let mut conn = db::pool::checkout(&pool)?;
         let vars = serde_json::to_value(&job.vars).unwrap_or_default();
@@ -241,177 +241,248 @@ fn execute(
     };
     lock.check()?;
     // Whatever any run changed and did not carry into the aggregates yet, this run does
-    // now, even when no file changed (the run that loaded them may have died).
-    storage.extend(db::storage::drain_aggregates(
+    // now, even when no file changed (the run that loaded them may have died). It runs
+    // next to the native analyses, which read only `daily_prices`; the SQL analyses
+    // wait for it (`analysis::Gate`). A maintenance after the ingest analyzes the
+    // aggregates, so with one the catch-up comes first, alone.
+    let gate = analysis::Gate::closed();
+    let drain = || {
+        let drained = db::storage::drain_aggregates(
+            pool,
+            caps,
+            &job.storage,
+            refresh_connections(options.workers),
+        );
+        gate.release(
+            drained
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| format!("the aggregates could not be brought up to date: {e}")),
+        );
+        drained
+    };
+    let tail = Tail {
         pool,
         caps,
-        &job.storage,
-        refresh_connections(options.workers),
-    )?);
-    let mut conn = crate::db::pool::checkout(pool)?;
-    if ingest.is_some() && job.storage.maintain_after_ingest {
-        storage.extend(
-            crate::maintain::run(
-                &mut conn,
-                caps,
-                &job.storage,
-                &crate::maintain::INGEST_TABLES,
-            )?
-            .actions,
-        );
-    }
-    lock.check()?;
-    let symbol_warnings = crate::warnings::unmatched_symbols(&mut conn, job)?;
-    for warning in &symbol_warnings {
-        tracing::warn!("{warning}");
-    }
-    let (as_of, as_of_warning) = super::as_of(job, &mut conn)?;
-    analysis::functions::install(&mut conn)?;
-    // Incremental analyses whose table exists append to it, unless the change log
-    // cannot vouch for the table (then it is rebuilt whole).
-    let mut existing = analysis::Existing::new();
-    for (name, kind) in analysis::materialize::existing(&mut conn)? {
-        if kind == "r" && !analysis::materialize::needs_rebuild(&mut conn, &name)? {
-            existing.insert(name);
-        }
-    }
-    // The real plan (see the check in `run` for why there are two).
-    let selection = analysis::Selection::new(&args.select, &args.exclude);
-    let levels = analysis::plan(job, &selection, analysis::dialect(caps), as_of, &existing)?;
-    if as_of.is_none() && levels.iter().any(|level| !level.is_empty()) {
-        return Err(super::no_prices());
-    }
-    // The report folder exists before the analyses run: their CSV files are streamed
-    // into it as the rows are read.
-    let name = as_of.map_or_else(|| "no-data".to_owned(), |d| d.to_string());
-    let staging = Staging::new(&job.report.dir, &name, &run_id.to_string())
-        .with_context(|| format!("creating a report folder in {}", job.report.dir.display()))?;
-    let dir = staging.path();
-    let csv_dir = job
-        .report
-        .formats
-        .contains(&OutputFormat::Csv)
-        .then_some(dir.as_path());
-    let mut executed = analysis::run_all(pool, levels, job, csv_dir);
-    if executed
-        .iter()
-        .any(|e| e.analysis.outputs.contains(&OutputFormat::Csv))
-    {
-        crate::crashpoint::reached("report.csv_written");
-    }
-    let pruned = db::changelog::prune(&mut conn).map_err(db::db_error("pruning the change log"))?;
-    tracing::debug!(
-        pruned,
-        "change log entries every consumer has applied were removed"
-    );
-    lock.check()?;
-    for e in executed.iter_mut().filter(|e| e.failure.is_none()) {
-        if !e.analysis.charts.is_empty() && e.total_rows > e.table.rows.len() as u64 {
-            let failure = format!(
-                "its charts need every row, and its {} rows are more than the {} a chart draws",
-                e.total_rows,
-                e.table.rows.len()
-            );
-            tracing::error!(analysis = %e.analysis.name, "{failure}");
-            e.failure = Some(failure);
-            continue;
-        }
-        let problems = report::chart_problems(&report_of(e));
-        if !problems.is_empty() {
-            let failure = problems.join("; ");
-            tracing::error!(analysis = %e.analysis.name, "{failure}");
-            e.failure = Some(failure);
-        }
-    }
-
-    let tests =
-        analysis::datatest::run_all(&mut conn, job, &executed, as_of, analysis::dialect(caps));
-    let rejects = ingest::rejects::write_csv(&mut conn, &dir.join("rejects.csv"))?;
-    let mut meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
-    meta.notes
-        .extend(as_of_warning.iter().map(|w| format!("warning: {w}")));
-    meta.notes
-        .extend(ingest.iter().flat_map(IngestSummary::notes));
-    meta.notes
-        .extend(symbol_warnings.iter().map(|w| format!("warning: {w}")));
-    meta.tests = tests
-        .iter()
-        .map(|t| report::TestReport {
-            name: t.name.clone(),
-            severity: match t.severity {
-                job::datatest::Severity::Error => "error".to_owned(),
-                job::datatest::Severity::Warn => "warn".to_owned(),
-            },
-            outcome: serde_json::to_value(&t.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            message: t.message.clone(),
-            sample: t.sample.clone(),
-        })
-        .collect();
-    write_reports(job, &meta, &executed, &dir)?;
-    let mut failures: Vec<String> = Vec::new();
-    if let Some(ingest) = &ingest {
-        failures.extend(ingest.failure_lines());
-    }
-    failures.extend(executed.iter().filter_map(|e| {
-        Some(format!(
-            "analysis `{}`: {}",
-            e.analysis.name,
-            e.failure.as_ref()?
-        ))
-    }));
-    let failed_tests: Vec<&str> = tests
-        .iter()
-        .filter(|t| t.fails_the_run())
-        .map(|t| t.name.as_str())
-        .collect();
-    let exit_code = match (failures.is_empty(), failed_tests.is_empty()) {
-        (true, true) => crate::error::EXIT_OK,
-        (true, false) => crate::error::EXIT_TESTS,
-        (false, _) => crate::error::EXIT_FAILURE,
-    };
-    if !failed_tests.is_empty() {
-        failures.push(format!("data tests failed: {}", failed_tests.join(", ")));
-    }
-    let status = if failures.is_empty() {
-        Status::Succeeded
-    } else {
-        Status::Partial
-    };
-    let summary = RunSummary {
-        job: job.name.clone(),
+        job,
+        args,
         run_id,
-        status,
-        exit_code,
-        as_of,
-        backend: caps.describe(),
-        ingest,
-        analyses: executed
-            .iter()
-            .map(|e| AnalysisSummary {
-                name: e.analysis.name.clone(),
-                rows: e.total_rows as usize,
-                millis: e.elapsed.as_millis() as u64,
-                written: e.written,
-                failure: e.failure.clone(),
-            })
-            .collect(),
-        report_dir: staging.published_path(),
-        storage,
-        failures,
-        tests,
+        lock,
+        gate: &gate,
     };
-    let json = serde_json::to_string_pretty(&summary).expect("the summary always serializes");
-    std::fs::write(dir.join("summary.json"), json + "\n")
-        .with_context(|| format!("writing {}", dir.join("summary.json").display()))?;
-    lock.check()?;
-    let published = staging
-        .publish()
-        .with_context(|| format!("publishing {}", summary.report_dir.display()))?;
-    tracing::info!("reports written to {}", published.display());
-    Ok(summary)
+    if ingest.is_some() && job.storage.maintain_after_ingest {
+        storage.extend(drain()?);
+        return tail.analyze_and_report(ingest, storage, || Ok(Vec::new()));
+    }
+    std::thread::scope(|scope| {
+        let draining = scope.spawn(drain);
+        tail.analyze_and_report(ingest, storage, || {
+            draining
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
+}
+
+/// What a run does once its files are loaded.
+struct Tail<'a> {
+    pool: &'a Pool,
+    caps: &'a Capabilities,
+    job: &'a Job,
+    args: &'a RunArgs,
+    run_id: i64,
+    lock: &'a db::lock::RunLock,
+    /// What the SQL analyses wait for: the aggregates' catch-up, `drained`.
+    gate: &'a analysis::Gate,
+}
+
+impl Tail<'_> {
+    /// Maintenance, the analyses, the data tests and the reports. `drained` waits for the
+    /// aggregates' catch-up, running meanwhile, and returns what it did; it is called
+    /// once the analyses are done, before the change log is pruned.
+    fn analyze_and_report(
+        &self,
+        ingest: Option<IngestSummary>,
+        mut storage: Vec<String>,
+        drained: impl FnOnce() -> Result<Vec<String>>,
+    ) -> Result<RunSummary> {
+        let Tail {
+            pool,
+            caps,
+            job,
+            args,
+            run_id,
+            lock,
+            gate,
+        } = *self;
+        let mut conn = crate::db::pool::checkout(pool)?;
+        if ingest.is_some() && job.storage.maintain_after_ingest {
+            storage.extend(
+                crate::maintain::run(
+                    &mut conn,
+                    caps,
+                    &job.storage,
+                    &crate::maintain::INGEST_TABLES,
+                )?
+                .actions,
+            );
+        }
+        lock.check()?;
+        let symbol_warnings = crate::warnings::unmatched_symbols(&mut conn, job)?;
+        for warning in &symbol_warnings {
+            tracing::warn!("{warning}");
+        }
+        let (as_of, as_of_warning) = super::as_of(job, &mut conn)?;
+        analysis::functions::install(&mut conn)?;
+        // Incremental analyses whose table exists append to it, unless the change log
+        // cannot vouch for the table (then it is rebuilt whole).
+        let mut existing = analysis::Existing::new();
+        for (name, kind) in analysis::materialize::existing(&mut conn)? {
+            if kind == "r" && !analysis::materialize::needs_rebuild(&mut conn, &name)? {
+                existing.insert(name);
+            }
+        }
+        // The real plan (see the check in `run` for why there are two).
+        let selection = analysis::Selection::new(&args.select, &args.exclude);
+        let levels = analysis::plan(job, &selection, analysis::dialect(caps), as_of, &existing)?;
+        if as_of.is_none() && levels.iter().any(|level| !level.is_empty()) {
+            return Err(super::no_prices());
+        }
+        // The report folder exists before the analyses run: their CSV files are streamed
+        // into it as the rows are read.
+        let name = as_of.map_or_else(|| "no-data".to_owned(), |d| d.to_string());
+        let staging = Staging::new(&job.report.dir, &name, &run_id.to_string())
+            .with_context(|| format!("creating a report folder in {}", job.report.dir.display()))?;
+        let dir = staging.path();
+        let csv_dir = job
+            .report
+            .formats
+            .contains(&OutputFormat::Csv)
+            .then_some(dir.as_path());
+        let mut executed = analysis::run_all(pool, levels, job, csv_dir, gate);
+        storage.extend(drained()?);
+        lock.check()?;
+        if executed
+            .iter()
+            .any(|e| e.analysis.outputs.contains(&OutputFormat::Csv))
+        {
+            crate::crashpoint::reached("report.csv_written");
+        }
+        let pruned =
+            db::changelog::prune(&mut conn).map_err(db::db_error("pruning the change log"))?;
+        tracing::debug!(
+            pruned,
+            "change log entries every consumer has applied were removed"
+        );
+        lock.check()?;
+        for e in executed.iter_mut().filter(|e| e.failure.is_none()) {
+            if !e.analysis.charts.is_empty() && e.total_rows > e.table.rows.len() as u64 {
+                let failure = format!(
+                    "its charts need every row, and its {} rows are more than the {} a chart draws",
+                    e.total_rows,
+                    e.table.rows.len()
+                );
+                tracing::error!(analysis = %e.analysis.name, "{failure}");
+                e.failure = Some(failure);
+                continue;
+            }
+            let problems = report::chart_problems(&report_of(e));
+            if !problems.is_empty() {
+                let failure = problems.join("; ");
+                tracing::error!(analysis = %e.analysis.name, "{failure}");
+                e.failure = Some(failure);
+            }
+        }
+
+        let tests =
+            analysis::datatest::run_all(&mut conn, job, &executed, as_of, analysis::dialect(caps));
+        let rejects = ingest::rejects::write_csv(&mut conn, &dir.join("rejects.csv"))?;
+        let mut meta = report_meta(&mut conn, job, caps, as_of, rejects)?;
+        meta.notes
+            .extend(as_of_warning.iter().map(|w| format!("warning: {w}")));
+        meta.notes
+            .extend(ingest.iter().flat_map(IngestSummary::notes));
+        meta.notes
+            .extend(symbol_warnings.iter().map(|w| format!("warning: {w}")));
+        meta.tests = tests
+            .iter()
+            .map(|t| report::TestReport {
+                name: t.name.clone(),
+                severity: match t.severity {
+                    job::datatest::Severity::Error => "error".to_owned(),
+                    job::datatest::Severity::Warn => "warn".to_owned(),
+                },
+                outcome: serde_json::to_value(&t.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                message: t.message.clone(),
+                sample: t.sample.clone(),
+            })
+            .collect();
+        write_reports(job, &meta, &executed, &dir)?;
+        let mut failures: Vec<String> = Vec::new();
+        if let Some(ingest) = &ingest {
+            failures.extend(ingest.failure_lines());
+        }
+        failures.extend(executed.iter().filter_map(|e| {
+            Some(format!(
+                "analysis `{}`: {}",
+                e.analysis.name,
+                e.failure.as_ref()?
+            ))
+        }));
+        let failed_tests: Vec<&str> = tests
+            .iter()
+            .filter(|t| t.fails_the_run())
+            .map(|t| t.name.as_str())
+            .collect();
+        let exit_code = match (failures.is_empty(), failed_tests.is_empty()) {
+            (true, true) => crate::error::EXIT_OK,
+            (true, false) => crate::error::EXIT_TESTS,
+            (false, _) => crate::error::EXIT_FAILURE,
+        };
+        if !failed_tests.is_empty() {
+            failures.push(format!("data tests failed: {}", failed_tests.join(", ")));
+        }
+        let status = if failures.is_empty() {
+            Status::Succeeded
+        } else {
+            Status::Partial
+        };
+        let summary = RunSummary {
+            job: job.name.clone(),
+            run_id,
+            status,
+            exit_code,
+            as_of,
+            backend: caps.describe(),
+            ingest,
+            analyses: executed
+                .iter()
+                .map(|e| AnalysisSummary {
+                    name: e.analysis.name.clone(),
+                    rows: e.total_rows as usize,
+                    millis: e.elapsed.as_millis() as u64,
+                    written: e.written,
+                    failure: e.failure.clone(),
+                })
+                .collect(),
+            report_dir: staging.published_path(),
+            storage,
+            failures,
+            tests,
+        };
+        let json = serde_json::to_string_pretty(&summary).expect("the summary always serializes");
+        std::fs::write(dir.join("summary.json"), json + "\n")
+            .with_context(|| format!("writing {}", dir.join("summary.json").display()))?;
+        lock.check()?;
+        let published = staging
+            .publish()
+            .with_context(|| format!("publishing {}", summary.report_dir.display()))?;
+        tracing::info!("reports written to {}", published.display());
+        Ok(summary)
+    }
 }
 
 fn report_of(e: &Executed) -> AnalysisReport<'_> {
@@ -487,6 +558,18 @@ fn write_reports(job: &Job, meta: &ReportMeta, executed: &[Executed], dir: &Path
             .with_context(|| format!("writing {}", dir.join("report.html").display()))?;
     }
     Ok(())
+}
+
+/// Connections a run may hold at once: the ingest's workers and its coordinator, then
+/// the SQL analyses (one per core) next to the native ones, each with its reading
+/// connections (`analysis::native::READERS`), and the aggregates' catch-up
+/// ([`refresh_connections`]).
+fn pool_size(job: &Job, workers: usize) -> u32 {
+    let sql = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let native = job.analyses.iter().filter(|a| a.native.is_some()).count();
+    let analyses = sql + native * (1 + analysis::native::READERS);
+    let wanted = (workers + 1).max(analyses + refresh_connections(workers));
+    u32::try_from(wanted).unwrap_or(u32::MAX)
 }
 
 /// Connections the continuous aggregates' catch-up uses at once: one per core (each

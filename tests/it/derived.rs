@@ -557,3 +557,56 @@ fn the_continuous_aggregates_are_indexed_by_symbol_after_their_refresh() {
     run(&p, &db);
     assert_eq!(indexes(&db), found);
 }
+
+/// The aggregates' catch-up runs alongside the native analyses, and the SQL analyses
+/// wait for it: here it is held back 3 s after reading the change log, the native
+/// indicators are done meanwhile, and `weekly_closes` (SQL over `prices_weekly`) still
+/// reads the bucket of the day just appended.
+#[test]
+fn sql_analyses_wait_for_the_aggregates_native_ones_do_not() {
+    let p = project();
+    p.write(
+        "jobs/derived.toml",
+        &JOB.replace(
+            "unique_key = [\"symbol\", \"day\"]",
+            "unique_key = [\"symbol\", \"day\"]\nnative = \"indicators\"",
+        ),
+    );
+    write_symbols(&p, 3, 120);
+    let db = TestDb::new();
+    run(&p, &db);
+    // A late Tuesday for S001, in a week of its own (bucket Monday 2019-12-30).
+    let s1 = p.read("data/stocks/S001.csv");
+    p.write(
+        "data/stocks/S001.csv",
+        &format!("{s1}2019-12-31,70,80,60,77.25,77.25,5000\n"),
+    );
+    let log = p
+        .command(Some(&db), &["run", "jobs/derived.toml"])
+        .env("RUNNER_PAUSE_AT", "aggregates.pending:3000")
+        .output()
+        .unwrap();
+    let log = super::util::Run(log).expect_code(0).stderr();
+    let at = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("`{needle}` not in the log:\n{log}"))
+    };
+    assert!(
+        at("analysis done analysis=indicators") < at("refreshed prices_weekly"),
+        "the native analysis waited for the aggregates:\n{log}"
+    );
+    assert!(
+        at("refreshed prices_weekly") < at("analysis done analysis=weekly_closes"),
+        "{log}"
+    );
+    let csv = p.read("reports/derived/latest/weekly_closes.csv");
+    assert!(
+        csv.lines().any(|l| l == "S001,2019-12-30,77.25,1"),
+        "the new week is missing:\n{csv}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM analytics.indicators WHERE day = '2019-12-31'"),
+        "1"
+    );
+    assert_eq!(fingerprint(&db), clean_load(&p));
+}

@@ -180,13 +180,21 @@ pub(crate) fn stage(
     into: Stage,
 ) -> Result<u64, Failure> {
     let readers: Vec<PooledConn> = pool.map_or_else(Vec::new, |pool| {
-        std::iter::from_fn(|| pool.try_get())
-            .take(READERS)
-            .collect()
+        std::iter::from_fn(|| spare(pool)).take(READERS).collect()
     });
     match native {
         Native::Indicators => stage_indicators(conn, readers, appending_to, into),
     }
+}
+
+/// A connection of `pool` that no one waits for: an idle one, or a new one while the
+/// pool is below its size (it opens connections only as they are asked for).
+fn spare(pool: &Pool) -> Option<PooledConn> {
+    let state = pool.state();
+    if state.idle_connections == 0 && state.connections >= pool.max_size() {
+        return None;
+    }
+    pool.get_timeout(Duration::from_secs(5)).ok()
 }
 
 /// Reading connections at most. A nightly reads the last 200 days of every symbol, a
@@ -194,7 +202,7 @@ pub(crate) fn stage(
 /// random reads, one at a time per connection, so a second reader keeps two in flight
 /// (the nightly's indicators step took 4.9 s with two, 5.2–6.4 s with one on a slower
 /// machine: not an A/B). A full build is bound by the writer either way.
-const READERS: usize = 2;
+pub const READERS: usize = 2;
 
 /// Batches computed ahead of the one being written.
 const READ_AHEAD: usize = 2;
