@@ -73,16 +73,19 @@ pub fn prepare_existing_database(
 /// the loaded days), else the latest day `[report] as_of_share` of the symbols reached.
 /// Returns the warning too, for the report.
 pub fn as_of(job: &Job, conn: &mut PgConnection) -> Result<(Option<NaiveDate>, Option<String>)> {
-    let coverage = crate::ingest::coverage::Coverage::read(conn)?;
+    use crate::ingest::coverage::Coverage;
     match job.as_of {
         Some(day) => {
-            let warning = coverage.as_of_warning(day);
+            let warning = Coverage::read(conn)?.as_of_warning(day);
             if let Some(w) = &warning {
                 tracing::warn!("{w}");
             }
             Ok((Some(day), warning))
         }
-        None => Ok((coverage.default_as_of(job.report.as_of_share), None)),
+        None => Ok((
+            Coverage::read_last_days(conn)?.default_as_of(job.report.as_of_share),
+            None,
+        )),
     }
 }
 

@@ -47,7 +47,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
 fn as_of_from_database(database_url: &str, share: f64) -> Option<chrono::NaiveDate> {
     let found =
         crate::db::pool::connect_one(&with_connect_timeout(database_url)).and_then(|mut conn| {
-            Ok(crate::ingest::coverage::Coverage::read(&mut conn)?.default_as_of(share))
+            Ok(crate::ingest::coverage::Coverage::read_last_days(&mut conn)?.default_as_of(share))
         });
     match found {
         Ok(Some(day)) => {

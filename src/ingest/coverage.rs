@@ -20,11 +20,13 @@ use crate::error::Result;
 )]
 pub struct NoPrices;
 
-/// The first and last loaded day of each symbol that has rows.
+/// The last loaded day of each symbol that has rows, and the first day of any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Coverage {
-    /// `(first, last)` per symbol, in no particular order.
-    pub symbols: Vec<(NaiveDate, NaiveDate)>,
+    /// Per symbol, in no particular order.
+    pub last_days: Vec<NaiveDate>,
+    /// The earliest day of any symbol: read only by [`Coverage::read`].
+    pub first_day: Option<NaiveDate>,
 }
 
 #[derive(QueryableByName)]
@@ -36,11 +38,11 @@ struct Span {
 }
 
 impl Coverage {
-    /// Read it from `daily_prices`: a walk over the distinct symbols of the primary key
-    /// `(symbol, day)` as [`crate::db::EVERY_SYMBOL`] does, whose step to the next
-    /// symbol lands on its first day, then one probe for its last: it costs
-    /// milliseconds per thousand symbols however many rows they hold (a `GROUP BY`
-    /// reads every row).
+    /// Every symbol's last day and the first day of any, from `daily_prices`: a walk
+    /// over the distinct symbols of the primary key `(symbol, day)` as
+    /// [`crate::db::EVERY_SYMBOL`] does, whose step to the next symbol lands on its
+    /// first day, then one probe for its last. It costs milliseconds per thousand
+    /// symbols however many rows they hold (a `GROUP BY` reads every row).
     ///
     /// # Errors
     /// The query fails.
@@ -59,24 +61,47 @@ impl Coverage {
         .load(conn)
         .map_err(crate::db::db_error("finding the days loaded per symbol"))?;
         Ok(Coverage {
-            symbols: spans
-                .into_iter()
-                .filter_map(|s| Some((s.first?, s.last?)))
-                .collect(),
+            first_day: spans.iter().filter_map(|s| s.first).min(),
+            last_days: spans.into_iter().filter_map(|s| s.last).collect(),
         })
     }
 
-    /// The first and last day of any symbol; None when nothing is loaded.
+    /// Every symbol's last day only, which is all [`Coverage::default_as_of`] needs: the
+    /// same walk taken backwards, each step landing on the previous symbol's last day,
+    /// one index probe per symbol (a nightly's run waits for it before its analyses).
+    ///
+    /// # Errors
+    /// The query fails.
+    pub fn read_last_days(conn: &mut PgConnection) -> Result<Self> {
+        let spans: Vec<Span> = diesel::sql_query(
+            "WITH RECURSIVE walk AS ( \
+                 (SELECT symbol, day FROM daily_prices ORDER BY symbol DESC, day DESC LIMIT 1) \
+                 UNION ALL \
+                 SELECT n.symbol, n.day FROM walk w CROSS JOIN LATERAL ( \
+                     SELECT d.symbol, d.day FROM daily_prices d WHERE d.symbol < w.symbol \
+                     ORDER BY d.symbol DESC, d.day DESC LIMIT 1) n) \
+             SELECT NULL::date AS first, day AS last FROM walk",
+        )
+        .load(conn)
+        .map_err(crate::db::db_error(
+            "finding the last day loaded per symbol",
+        ))?;
+        Ok(Coverage {
+            first_day: None,
+            last_days: spans.into_iter().filter_map(|s| s.last).collect(),
+        })
+    }
+
+    /// The first and last day of any symbol; None when nothing is loaded (or the first
+    /// day was not read).
     pub fn range(&self) -> Option<(NaiveDate, NaiveDate)> {
-        let first = self.symbols.iter().map(|s| s.0).min()?;
-        let last = self.symbols.iter().map(|s| s.1).max()?;
-        Some((first, last))
+        Some((self.first_day?, *self.last_days.iter().max()?))
     }
 
     /// The latest day that at least `share` (0 < share ≤ 1) of the symbols reached:
     /// with `n` symbols, the `⌈share·n⌉`-th latest of their last days.
     pub fn default_as_of(&self, share: f64) -> Option<NaiveDate> {
-        let mut lasts: Vec<NaiveDate> = self.symbols.iter().map(|s| s.1).collect();
+        let mut lasts = self.last_days.clone();
         if lasts.is_empty() {
             return None;
         }
@@ -116,19 +141,22 @@ mod tests {
 
     #[test]
     fn one_stray_symbol_does_not_move_the_default_as_of() {
-        let mut coverage = Coverage {
-            symbols: vec![
-                (d("2000-01-03"), d("2020-04-01")),
-                (d("2010-01-04"), d("2020-04-01")),
-                (d("2015-01-02"), d("2020-03-31")),
-                (d("1999-01-04"), d("2092-01-01")),
-            ],
+        let spans = [
+            (d("2000-01-03"), d("2020-04-01")),
+            (d("2010-01-04"), d("2020-04-01")),
+            (d("2015-01-02"), d("2020-03-31")),
+            (d("1999-01-04"), d("2092-01-01")),
+        ];
+        let of = |spans: &[(NaiveDate, NaiveDate)]| Coverage {
+            first_day: spans.iter().map(|s| s.0).min(),
+            last_days: spans.iter().map(|s| s.1).collect(),
         };
+        let coverage = of(&spans);
         assert_eq!(coverage.default_as_of(0.5), Some(d("2020-04-01")));
         assert_eq!(coverage.default_as_of(1.0), Some(d("2020-03-31")));
         assert_eq!(coverage.default_as_of(0.01), Some(d("2092-01-01")));
         assert_eq!(coverage.range(), Some((d("1999-01-04"), d("2092-01-01"))));
-        coverage.symbols.truncate(3);
+        let coverage = of(&spans[..3]);
         assert_eq!(coverage.as_of_warning(d("2020-03-31")), None);
         assert_eq!(
             coverage.as_of_warning(d("2021-01-01")).unwrap(),

@@ -265,6 +265,11 @@ fn refresh_spans_plain(
         ends.push(end);
     }
     let windows = "unnest($1::text[], $2::date[], $3::date[]) AS w(symbol, start_day, end_day)";
+    // Each window is a few rows found by index probes; the planner, guessing 100
+    // windows of 0.5 % of the table each, JIT-compiled the statements and read every
+    // probe through a bitmap: a nightly's weekly INSERT for 8,000 symbols took 1.2 s
+    // against 0.34 s without, its DELETE 129 ms against 60 ms.
+    crate::db::set_local(conn, &[("jit", "off"), ("enable_bitmapscan", "off")])?;
     diesel::sql_query(format!(
         "DELETE FROM {ident} a USING {windows} \
          WHERE a.symbol = w.symbol AND a.bucket >= w.start_day AND a.bucket < w.end_day"
