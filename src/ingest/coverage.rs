@@ -66,8 +66,8 @@ impl Coverage {
     }
 
     /// Every symbol's last day only, which is all [`Coverage::default_as_of`] needs:
-    /// the walk of [`Coverage::read`] with one probe per symbol instead of two (a
-    /// nightly's run waits for it before its analyses).
+    /// the walk of [`Coverage::read`] with its `max` probe only (a nightly's run waits
+    /// for it before its analyses).
     ///
     /// # Errors
     /// The query fails.
