@@ -299,7 +299,7 @@ pub fn run_all(
     csv_dir: Option<&std::path::Path>,
     gate: &Gate,
 ) -> Vec<Executed> {
-    let at_once = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let at_once = sql_at_once();
     let mut executed: Vec<Executed> = Vec::new();
     for level in levels {
         let failed: BTreeSet<String> = executed
@@ -332,6 +332,12 @@ pub fn run_all(
     let position = |name: &str| job.analyses.iter().position(|a| a.name == name);
     executed.sort_by_key(|e| position(&e.analysis.name));
     executed
+}
+
+/// SQL analyses run at once (each is one backend's work): one per core. The run's
+/// connection pool is sized from it too.
+pub fn sql_at_once() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// Run one level's analyses on threads of their own: those written in SQL `at_once` at
@@ -385,13 +391,6 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// A gate with nothing to wait for.
-    pub fn open() -> Gate {
-        let gate = Gate::default();
-        gate.release(Ok(()));
-        gate
-    }
-
     /// A gate closed until [`Gate::release`].
     pub fn closed() -> Gate {
         Gate::default()
@@ -535,7 +534,9 @@ mod tests {
 
     #[test]
     fn a_gate_holds_its_waiters_until_released_and_tells_them_the_outcome() {
-        assert_eq!(Gate::open().wait(), Ok(()));
+        let opened = Gate::closed();
+        opened.release(Ok(()));
+        assert_eq!(opened.wait(), Ok(()));
         let gate = Gate::closed();
         let released = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {

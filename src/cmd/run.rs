@@ -565,7 +565,7 @@ fn write_reports(job: &Job, meta: &ReportMeta, executed: &[Executed], dir: &Path
 /// connections (`analysis::native::READERS`), and the aggregates' catch-up
 /// ([`refresh_connections`]).
 fn pool_size(job: &Job, workers: usize) -> u32 {
-    let sql = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let sql = analysis::sql_at_once();
     let native = job.analyses.iter().filter(|a| a.native.is_some()).count();
     let analyses = sql + native * (1 + analysis::native::READERS);
     let wanted = (workers + 1).max(analyses + refresh_connections(workers));

@@ -86,7 +86,8 @@ pub fn drain(
     for (aggregate, pending) in &plans {
         let aggregate = *aggregate;
         if pending.rebuild {
-            let range = super::widen(stored, materialized_until(&mut conn, aggregate)?);
+            let materialized = materialized_until(&mut conn, aggregate)?;
+            let range = super::widen(stored, materialized.map(|last| (last, last)));
             windows.extend(split(aggregate, range, pieces, true));
         } else if let Some((first, last)) = pending.bounds() {
             let range = Some((first.date_naive(), last.date_naive()));
@@ -155,10 +156,7 @@ fn stored_span(conn: &mut PgConnection) -> Result<Option<(NaiveDate, NaiveDate)>
 /// The last day the chunks of `aggregate`'s materialized buckets reach, `None` without
 /// chunks: what a rebuild must clear may lie past the stored days (days deleted since).
 /// From the catalogue, as [`stored_span`] is.
-fn materialized_until(
-    conn: &mut PgConnection,
-    aggregate: Aggregate,
-) -> Result<Option<(NaiveDate, NaiveDate)>> {
+fn materialized_until(conn: &mut PgConnection, aggregate: Aggregate) -> Result<Option<NaiveDate>> {
     #[derive(QueryableByName)]
     struct Until {
         #[diesel(sql_type = Nullable<Date>)]
@@ -178,7 +176,7 @@ fn materialized_until(
         "reading the chunks of {}",
         aggregate.relation()
     )))?;
-    Ok(until.last.map(|last| (last, last)))
+    Ok(until.last)
 }
 
 /// Cut the buckets covering `range` (inclusive days) into at most `pieces` windows
